@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* Tensor element types, their block layouts, and the kernels the forward pass
+ * needs from them: dequantize a row, and dot a weight row with an activation
+ * row.
+ *
+ * Type ids and block layouts are ggml's, because GGUF files use them:
+ *   F32   1 float                      BF16 top 16 bits of a float
+ *   F16   IEEE half                    Q8_0 32 weights: f16 d, int8 q[32]     (x = d*q)
+ *   Q4_0  32 weights: f16 d, u8 q[16]  x[j] = d*((q[j]&15)-8), x[j+16] = d*((q[j]>>4)-8)
+ *   Q4_K  256 weights: f16 d, f16 dmin, u8 scales[12] (8 packed 6-bit scale/min
+ *         pairs), u8 q[128]; x = d*sc*q - dmin*m per 32-weight sub-block
+ *   Q6_K  256 weights: u8 ql[128], u8 qh[64], i8 scales[16], f16 d;
+ *         x = d*scale*(6-bit q - 32) per 16-weight sub-block
+ *
+ * Matrix-vector products do not dequantize the weights: the activation row is
+ * first converted once to the weight type's "activation type" (quant_act_type),
+ * then each weight row is dotted with it by quant_dot_fn. For Q8_0/Q4_0 the
+ * activation type is Q8_0-like (blocks of 32 int8 with a float scale), for the
+ * K-quants Q8_K (blocks of 256 int8 with a float scale and 16 partial sums),
+ * for float weights plain F32. Integer products are exact, so the SIMD and the
+ * portable kernels differ only in float summation order.
+ *
+ * Kernels are chosen once at start-up from the CPU (AVX2+FMA+F16C when
+ * present); quant_set_simd(false) forces the portable C kernels (tests, and
+ * miners that want to cross-check). All functions are thread-safe after
+ * quant_init(), which eng_* calls for you. */
+#ifndef FIEF_QUANT_H
+#define FIEF_QUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum qtype {
+    QT_F32 = 0,
+    QT_F16 = 1,
+    QT_Q4_0 = 2,
+    QT_Q4_1 = 3,
+    QT_Q5_0 = 6,
+    QT_Q5_1 = 7,
+    QT_Q8_0 = 8,
+    QT_Q8_1 = 9,
+    QT_Q2_K = 10,
+    QT_Q3_K = 11,
+    QT_Q4_K = 12,
+    QT_Q5_K = 13,
+    QT_Q6_K = 14,
+    QT_Q8_K = 15,
+    QT_BF16 = 30,
+    QT_COUNT = 40, /* ids below this may be known to qtype_info */
+};
+
+struct qtype_info {
+    const char *name;  /* "q4_K" etc., as ggml names it */
+    uint32_t blck;     /* elements per block */
+    uint32_t size;     /* bytes per block */
+    bool supported;    /* the engine has kernels for it */
+};
+
+/* Layout of any ggml type id GGUF files may contain (so files with types we
+ * cannot run still parse, and fail later with a clear message), or NULL for
+ * an id that is not a ggml type. */
+const struct qtype_info *qtype_info(uint32_t type);
+
+/* Bytes of a row of n elements of type t; n must be a multiple of blck. */
+size_t qtype_row_size(uint32_t type, size_t n);
+
+/* Call once before any kernel (idempotent, thread-safe). */
+void quant_init(void);
+/* false: portable C kernels; true: the best the CPU supports. */
+void quant_set_simd(bool on);
+/* "avx2" or "portable": the kernels now in use. */
+const char *quant_simd_name(void);
+
+/* IEEE half and bfloat16 conversions (round to nearest even). */
+float quant_f16_to_f32(uint16_t h);
+uint16_t quant_f32_to_f16(float f);
+float quant_bf16_to_f32(uint16_t h);
+uint16_t quant_f32_to_bf16(float f);
+
+/* Dequantize n elements (multiple of blck) of a supported type. */
+void quant_dequant_row(uint32_t type, const void *src, float *dst, size_t n);
+
+/* Quantize n floats to Q8_0 or Q4_0 (weight formats, used by gen-model). */
+void quant_quantize_row(uint32_t type, const float *src, void *dst, size_t n);
+
+/* The activation type for weights of type wtype (QT_F32, QT_Q8_0 or QT_Q8_K),
+ * and the bytes a converted activation row of n elements takes. */
+uint32_t quant_act_type(uint32_t wtype);
+size_t quant_act_size(uint32_t wtype, size_t n);
+/* Convert an activation row for dotting with wtype weights. dst holds
+ * quant_act_size(wtype, n) bytes. */
+void quant_act_convert(uint32_t wtype, const float *x, void *dst, size_t n);
+
+/* dot(weight row w of n elements, converted activation row a). */
+typedef float (*quant_dot_fn)(size_t n, const void *w, const void *a);
+/* Kernel for a supported weight type under the current SIMD setting. */
+quant_dot_fn quant_dot(uint32_t wtype);
+
+#endif
