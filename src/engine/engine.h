@@ -6,7 +6,7 @@
  * byte-level BPE tokenizer; chat templates; a seeded sampler whose every choice
  * is a pure function of (seed, position, distribution); teacher-forced scoring.
  *
- * Objects and ownership (every *_new/*_load has its *_free; free(NULL) is a
+ * Objects and ownership (every _new or _load has its _free; _free(NULL) is a
  * no-op; the caller owns what it created):
  *   eng_vocab    a tokenizer + chat template. Either loaded alone from a GGUF
  *                (eng_vocab_open: the pool does this, weights are never read)
