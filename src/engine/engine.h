@@ -91,15 +91,25 @@ int eng_detokenize(const struct eng_vocab *v, const int32_t *ids, size_t n, bool
 
 /* ---- chat templates ----------------------------------------------------- */
 
+/* Prompt formats. Each renders the way the named models' own Jinja template
+ * does; docs/chat-templates.md shows every one and how it was checked. */
 enum eng_chat_family {
-    ENG_CHAT_PLAIN = 0, /* fallback: "role: content\n" lines, then "assistant:" */
-    ENG_CHAT_CHATML,    /* <|im_start|>role\n...<|im_end|> (Qwen, many fine-tunes) */
-    ENG_CHAT_LLAMA2,    /* [INST] ... [/INST], <<SYS>> system block */
-    ENG_CHAT_LLAMA3,    /* <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> */
-    ENG_CHAT_MISTRAL,   /* [INST] ... [/INST] without <<SYS>> (system folded in) */
-    ENG_CHAT_GEMMA,     /* <start_of_turn>user|model ... <end_of_turn> */
-    ENG_CHAT_PHI3,      /* <|user|>\n...<|end|>\n<|assistant|>\n */
-    ENG_CHAT_ZEPHYR,    /* <|user|>\n...</s>\n<|assistant|>\n */
+    ENG_CHAT_PLAIN = 0,  /* fallback: "System: ..\n", "User: ..\n", then "Assistant:" */
+    ENG_CHAT_CHATML,     /* <|im_start|>role\n...<|im_end|>\n (Qwen, SmolLM, Hermes) */
+    ENG_CHAT_LLAMA2,     /* [INST] <<SYS>>\n..\n<</SYS>>\n\n.. [/INST] .. </s><s>[INST] */
+    ENG_CHAT_LLAMA3,     /* <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> */
+    ENG_CHAT_MISTRAL,    /* [INST] .. [/INST]..</s> (7B v0.1/v0.2, Mixtral 8x7B as released) */
+    ENG_CHAT_GEMMA,      /* <start_of_turn>user|model\n...<end_of_turn>\n */
+    ENG_CHAT_PHI3,       /* <|user|>\n...<|end|>\n<|assistant|>\n */
+    ENG_CHAT_ZEPHYR,     /* <|user|>\n...</s>\n<|assistant|>\n (Zephyr, TinyLlama) */
+    ENG_CHAT_LLAMA31,    /* Llama 3 plus the 3.1/3.2/3.3 system header (knowledge date) */
+    ENG_CHAT_MISTRAL_V1, /* " [INST] .. [/INST] ..</s>" (updated v0.1/v0.2/Mixtral) */
+    ENG_CHAT_MISTRAL_V3, /* "[INST] ..[/INST] ..</s>", system on the last user turn (v0.3) */
+    ENG_CHAT_MISTRAL_V3_TEKKEN, /* "[INST]..[/INST]..</s>" (Nemo) */
+    ENG_CHAT_MISTRAL_V7, /* [SYSTEM_PROMPT] ..[/SYSTEM_PROMPT][INST] ..[/INST] ..</s> */
+    ENG_CHAT_MISTRAL_V7_TEKKEN, /* the same without the spaces (Small 3.x) */
+    ENG_CHAT_PHI4,       /* <|im_start|>role<|im_sep|>...<|im_end|> */
+    ENG_CHAT_COMMAND_R,  /* <|START_OF_TURN_TOKEN|><|USER_TOKEN|>..<|END_OF_TURN_TOKEN|> */
     ENG_CHAT_COUNT
 };
 
@@ -109,18 +119,28 @@ struct eng_chat_msg {
 };
 
 /* Which family a Jinja chat template (tokenizer.chat_template) belongs to,
- * recognised by its distinctive markers; NULL or unknown gives ENG_CHAT_PLAIN. */
+ * recognised by its distinctive markers; NULL, empty or unknown gives
+ * ENG_CHAT_PLAIN. Pure function of the text. */
 enum eng_chat_family eng_chat_detect(const char *tmpl);
+/* Short name ("chatml", "llama3.1", "mistral-v3", ...); "unknown" when out of
+ * range. Static storage. */
 const char *eng_chat_family_name(enum eng_chat_family f);
-/* Parse a family name ("chatml", "llama3", ...); -1 when unknown. */
+/* Parse a family name as eng_chat_family_name gives it (case-insensitive);
+ * -1 when unknown or NULL. */
 int eng_chat_family_parse(const char *name);
 /* The family the vocab's own template belongs to. */
 enum eng_chat_family eng_vocab_chat_family(const struct eng_vocab *v);
 
 /* Render messages into a prompt (appended to out) in family f, ending with the
- * assistant's turn header when add_assistant is set. The text does not start
- * with BOS: tokenize it with ENG_TOK_ADD_BOS | ENG_TOK_PARSE_SPECIAL. Returns
- * 0, or FIEF_EINVAL (unknown role, no messages) with err set. */
+ * assistant's turn header when add_assistant is set (families whose user turn
+ * already ends with it, the [INST] ones and Phi-4, add nothing; Phi-3 adds its
+ * eos text "<|endoftext|>" when add_assistant is off, as its template does).
+ * The text does not start with BOS but holds the other special-token texts the
+ * template writes (e.g. "<s>" between Llama 2 turns): tokenize it with
+ * ENG_TOK_ADD_BOS | ENG_TOK_PARSE_SPECIAL. Model-specific default system
+ * prompts (Qwen's, Mistral Small's) are not added. Returns 0, or FIEF_EINVAL
+ * (unknown family or role, a NULL role or content, no messages) with err set
+ * and out unchanged. Thread-safe; allocates only through out. */
 int eng_chat_apply(enum eng_chat_family f, const struct eng_chat_msg *msgs, size_t n,
                    bool add_assistant, struct buf *out, char err[FIEF_ERR_LEN]);
 
