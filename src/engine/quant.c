@@ -1,0 +1,459 @@
+/* SPDX-License-Identifier: MIT */
+/* Tensor kernels, portable C: dequantize rows, quantize Q8_0/Q4_0 weights,
+ * convert activation rows, and the dot products. Also picks, once, between
+ * these and the AVX2 kernels of quant_avx2.c from what the CPU supports.
+ * The portable kernels are the readable definition the SIMD ones must match. */
+#include "engine/quant.h"
+#include "engine/quant_impl.h"
+
+#include <math.h>
+#include <pthread.h>
+#ifdef QUANT_HAVE_AVX2_BUILD
+#include <cpuid.h>
+#endif
+#include <stdatomic.h>
+#include <string.h>
+
+static const struct quant_kernels portable_kernels;
+
+/* ---- kernel selection ---- */
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static bool cpu_simd; /* AVX2+FMA+F16C present; written once under init_once */
+/* The kernels in use. Starts portable so a kernel called before quant_init()
+ * is still correct; relaxed atomics suffice because each table is const. */
+static _Atomic(const struct quant_kernels *) active = &portable_kernels;
+
+#ifdef QUANT_HAVE_AVX2_BUILD
+/* F16C is CPUID leaf 1, ECX bit 29. Asked directly because clang's
+ * __builtin_cpu_supports does not know "f16c"; the OS-support check that
+ * "avx2" implies covers it (same YMM state). */
+static bool cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
+static void detect_cpu(void)
+{
+#ifdef QUANT_HAVE_AVX2_BUILD
+    __builtin_cpu_init();
+    cpu_simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+    if (cpu_simd)
+        atomic_store_explicit(&active, &quant_avx2_kernels, memory_order_relaxed);
+#endif
+}
+
+void quant_init(void)
+{
+    pthread_once(&init_once, detect_cpu);
+}
+
+void quant_set_simd(bool on)
+{
+    quant_init();
+    const struct quant_kernels *k = &portable_kernels;
+#ifdef QUANT_HAVE_AVX2_BUILD
+    if (on && cpu_simd)
+        k = &quant_avx2_kernels;
+#else
+    (void)on;
+#endif
+    atomic_store_explicit(&active, k, memory_order_relaxed);
+}
+
+static const struct quant_kernels *kernels(void)
+{
+    return atomic_load_explicit(&active, memory_order_relaxed);
+}
+
+const char *quant_simd_name(void)
+{
+    return kernels()->name;
+}
+
+quant_dot_fn quant_dot(uint32_t wtype)
+{
+    return wtype < QT_COUNT ? kernels()->dot[wtype] : NULL;
+}
+
+/* ---- unpacking K-quant blocks (shared by dequantize and the dots) ---- */
+
+/* The 256 four-bit quants of a Q4_K block in element order. */
+static void q4k_unpack(const struct blk_q4_k *b, uint8_t q[QKK])
+{
+    for (int c = 0; c < 4; c++) {
+        const uint8_t *src = b->q + 32 * c;
+        for (int l = 0; l < 32; l++) {
+            q[64 * c + l] = src[l] & 15;
+            q[64 * c + 32 + l] = src[l] >> 4;
+        }
+    }
+}
+
+/* The 256 six-bit quants of a Q6_K block, minus 32, in element order. Each
+ * half of 128 uses 64 ql bytes and 32 qh bytes: its four groups of 32 take
+ * (low nibble of ql[l], qh bits 0-1), (low nibble of ql[l+32], bits 2-3),
+ * (high nibble of ql[l], bits 4-5), (high nibble of ql[l+32], bits 6-7). */
+static void q6k_unpack(const struct blk_q6_k *b, int8_t q[QKK])
+{
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+        int8_t *o = q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            o[l] = (int8_t)(((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32);
+            o[l + 32] = (int8_t)(((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            o[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            o[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+    }
+}
+
+/* ---- dequantize ---- */
+
+static void dequant_q8_0(const struct blk_q8_0 *b, float *y, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++, y += QK) {
+        float d = quant_f16_to_f32(b[i].d);
+        for (int j = 0; j < QK; j++)
+            y[j] = (float)b[i].q[j] * d;
+    }
+}
+
+static void dequant_q4_0(const struct blk_q4_0 *b, float *y, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++, y += QK) {
+        float d = quant_f16_to_f32(b[i].d);
+        for (int j = 0; j < QK / 2; j++) {
+            y[j] = (float)((b[i].q[j] & 15) - 8) * d;
+            y[j + QK / 2] = (float)((b[i].q[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void dequant_q4_k(const struct blk_q4_k *b, float *y, size_t nb)
+{
+    uint8_t q[QKK], sm[16];
+    for (size_t i = 0; i < nb; i++, y += QKK) {
+        float d = quant_f16_to_f32(b[i].d), dmin = quant_f16_to_f32(b[i].dmin);
+        q4k_scales(b[i].sc, sm);
+        q4k_unpack(&b[i], q);
+        for (int j = 0; j < 8; j++) {
+            float sc = d * sm[j], mn = dmin * sm[8 + j];
+            for (int l = 0; l < 32; l++)
+                y[32 * j + l] = sc * q[32 * j + l] - mn;
+        }
+    }
+}
+
+static void dequant_q6_k(const struct blk_q6_k *b, float *y, size_t nb)
+{
+    int8_t q[QKK];
+    for (size_t i = 0; i < nb; i++, y += QKK) {
+        float d = quant_f16_to_f32(b[i].d);
+        q6k_unpack(&b[i], q);
+        for (int e = 0; e < QKK; e++)
+            y[e] = d * b[i].sc[e / 16] * q[e];
+    }
+}
+
+void quant_dequant_row(uint32_t type, const void *src, float *dst, size_t n)
+{
+    const uint16_t *h = src;
+    switch (type) {
+    case QT_F32:
+        memcpy(dst, src, n * sizeof(float));
+        break;
+    case QT_F16:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = quant_f16_to_f32(h[i]);
+        break;
+    case QT_BF16:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = quant_bf16_to_f32(h[i]);
+        break;
+    case QT_Q8_0:
+        dequant_q8_0(src, dst, n / QK);
+        break;
+    case QT_Q4_0:
+        dequant_q4_0(src, dst, n / QK);
+        break;
+    case QT_Q4_K:
+        dequant_q4_k(src, dst, n / QKK);
+        break;
+    case QT_Q6_K:
+        dequant_q6_k(src, dst, n / QKK);
+        break;
+    default:
+        break; /* callers check qtype_info()->supported first */
+    }
+}
+
+/* ---- quantize weights (ggml's reference rounding, so gen-model output
+ * matches what llama.cpp's quantizer would write) ---- */
+
+static void quantize_q8_0(const float *x, struct blk_q8_0 *b, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++, x += QK) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = quant_f32_to_f16(d);
+        for (int j = 0; j < QK; j++)
+            b[i].q[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+
+/* d = (the value of largest magnitude) / -8, so that value maps to q = 0
+ * exactly and the other sign gets the 15 remaining steps. */
+static void quantize_q4_0(const float *x, struct blk_q4_0 *b, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++, x += QK) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK; j++) {
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = quant_f32_to_f16(d);
+        for (int j = 0; j < QK / 2; j++) {
+            /* x*id >= -8, so +8.5 is positive and the cast rounds half up */
+            int lo = (int)(x[j] * id + 8.5f), hi = (int)(x[j + QK / 2] * id + 8.5f);
+            b[i].q[j] = (uint8_t)((lo > 15 ? 15 : lo) | (hi > 15 ? 15 : hi) << 4);
+        }
+    }
+}
+
+void quant_quantize_row(uint32_t type, const float *src, void *dst, size_t n)
+{
+    if (type == QT_Q8_0)
+        quantize_q8_0(src, dst, n / QK);
+    else if (type == QT_Q4_0)
+        quantize_q4_0(src, dst, n / QK);
+}
+
+/* ---- activations ---- */
+
+uint32_t quant_act_type(uint32_t wtype)
+{
+    switch (wtype) {
+    case QT_Q8_0:
+    case QT_Q4_0:
+        return QT_Q8_0;
+    case QT_Q4_K:
+    case QT_Q6_K:
+        return QT_Q8_K;
+    default:
+        return QT_F32;
+    }
+}
+
+size_t quant_act_size(uint32_t wtype, size_t n)
+{
+    switch (quant_act_type(wtype)) {
+    case QT_Q8_0:
+        return (n / QK + AQ_BLKS - 1) / AQ_BLKS * sizeof(struct act_q8);
+    case QT_Q8_K:
+        return n / QKK * sizeof(struct act_q8k);
+    default:
+        return n * sizeof(float);
+    }
+}
+
+/* Round n values to int8 with the block's scale; returns the sum of q. The
+ * SIMD converters produce the same bytes: same scale (act_scale), same
+ * product x*id, same round-half-even. */
+static int quantize_i8(const float *x, int8_t *q, int n, float *d)
+{
+    float amax = 0.0f, id;
+    for (int j = 0; j < n; j++)
+        amax = fmaxf(amax, fabsf(x[j]));
+    act_scale(amax, d, &id);
+    int sum = 0;
+    for (int j = 0; j < n; j++) {
+        q[j] = (int8_t)lrintf(x[j] * id);
+        sum += q[j];
+    }
+    return sum;
+}
+
+static void act_q8_portable(const float *x, struct act_q8 *y, size_t nb)
+{
+    memset(y, 0, (nb + AQ_BLKS - 1) / AQ_BLKS * sizeof *y);
+    for (size_t i = 0; i < nb; i++, x += QK) {
+        struct act_q8 *g = &y[i / AQ_BLKS];
+        int b = (int)(i % AQ_BLKS);
+        int8_t q[QK];
+        int sum = quantize_i8(x, q, QK, &g->d[b]);
+        g->s[b] = g->d[b] * (float)sum;
+        memcpy(g->q + act_q8_pos(b, 0), q, 16);
+        memcpy(g->q + act_q8_pos(b, 16), q + 16, 16);
+    }
+}
+
+/* Block i's 32 activation quants in element order. */
+static void act_q8_get(const struct act_q8 *a, size_t i, int8_t q[QK], float *d)
+{
+    const struct act_q8 *g = &a[i / AQ_BLKS];
+    int b = (int)(i % AQ_BLKS);
+    memcpy(q, g->q + act_q8_pos(b, 0), 16);
+    memcpy(q + 16, g->q + act_q8_pos(b, 16), 16);
+    *d = g->d[b];
+}
+
+static void act_q8k_portable(const float *x, struct act_q8k *y, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++, x += QKK) {
+        quantize_i8(x, y[i].q, QKK, &y[i].d);
+        for (int k = 0; k < QKK / 16; k++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++)
+                s += y[i].q[16 * k + j];
+            y[i].bsums[k] = (int16_t)s;
+        }
+    }
+}
+
+void quant_act_convert(uint32_t wtype, const float *x, void *dst, size_t n)
+{
+    const struct quant_kernels *k = kernels();
+    switch (quant_act_type(wtype)) {
+    case QT_Q8_0:
+        k->act_q8(x, dst, n / QK);
+        break;
+    case QT_Q8_K:
+        k->act_q8k(x, dst, n / QKK);
+        break;
+    default:
+        memcpy(dst, x, n * sizeof(float));
+        break;
+    }
+}
+
+/* ---- portable dot products ---- */
+
+/* Float dots keep 8 independent partial sums: the compiler can vectorise
+ * them without reassociating, and the error grows more slowly. */
+static float sum8(const float v[8])
+{
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+#define FLOAT_DOT(name, wtype, conv)                                                               \
+    static float name(size_t n, const void *vw, const void *va)                                    \
+    {                                                                                              \
+        const wtype *w = vw;                                                                       \
+        const float *a = va;                                                                       \
+        float acc[8] = {0};                                                                        \
+        size_t i = 0;                                                                              \
+        for (; i + 8 <= n; i += 8)                                                                 \
+            for (int k = 0; k < 8; k++)                                                            \
+                acc[k] += conv(w[i + k]) * a[i + k];                                               \
+        for (; i < n; i++)                                                                         \
+            acc[0] += conv(w[i]) * a[i];                                                           \
+        return sum8(acc);                                                                          \
+    }
+
+static float as_float(float v)
+{
+    return v;
+}
+
+FLOAT_DOT(dot_f32, float, as_float)
+FLOAT_DOT(dot_f16, uint16_t, quant_f16_to_f32)
+FLOAT_DOT(dot_bf16, uint16_t, quant_bf16_to_f32)
+
+static float dot_q8_0(size_t n, const void *vw, const void *va)
+{
+    const struct blk_q8_0 *w = vw;
+    float acc = 0.0f, da;
+    int8_t aq[QK];
+    for (size_t i = 0; i < n / QK; i++) {
+        act_q8_get(va, i, aq, &da);
+        int s = 0;
+        for (int j = 0; j < QK; j++)
+            s += w[i].q[j] * aq[j];
+        acc += quant_f16_to_f32(w[i].d) * da * (float)s;
+    }
+    return acc;
+}
+
+static float dot_q4_0(size_t n, const void *vw, const void *va)
+{
+    const struct blk_q4_0 *w = vw;
+    float acc = 0.0f, da;
+    int8_t aq[QK];
+    for (size_t i = 0; i < n / QK; i++) {
+        act_q8_get(va, i, aq, &da);
+        int s = 0;
+        for (int j = 0; j < QK / 2; j++)
+            s += ((w[i].q[j] & 15) - 8) * aq[j] + ((w[i].q[j] >> 4) - 8) * aq[j + QK / 2];
+        acc += quant_f16_to_f32(w[i].d) * da * (float)s;
+    }
+    return acc;
+}
+
+/* x = d*sc*q - dmin*m per sub-block, so dot = d*da*sum(sc*q.a) -
+ * dmin*da*sum(m*sum(a)); the activation's bsums give sum(a) per 16. */
+static float dot_q4_k(size_t n, const void *vw, const void *va)
+{
+    const struct blk_q4_k *w = vw;
+    const struct act_q8k *a = va;
+    uint8_t q[QKK], sm[16];
+    float acc = 0.0f;
+    for (size_t i = 0; i < n / QKK; i++) {
+        q4k_scales(w[i].sc, sm);
+        q4k_unpack(&w[i], q);
+        int sumi = 0, summ = 0;
+        for (int j = 0; j < 8; j++) {
+            int s = 0;
+            for (int l = 0; l < 32; l++)
+                s += q[32 * j + l] * a[i].q[32 * j + l];
+            sumi += sm[j] * s;
+            summ += sm[8 + j] * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+        }
+        acc += quant_f16_to_f32(w[i].d) * a[i].d * (float)sumi -
+               quant_f16_to_f32(w[i].dmin) * a[i].d * (float)summ;
+    }
+    return acc;
+}
+
+static float dot_q6_k(size_t n, const void *vw, const void *va)
+{
+    const struct blk_q6_k *w = vw;
+    const struct act_q8k *a = va;
+    int8_t q[QKK];
+    float acc = 0.0f;
+    for (size_t i = 0; i < n / QKK; i++) {
+        q6k_unpack(&w[i], q);
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++)
+                s += q[16 * j + l] * a[i].q[16 * j + l];
+            sumi += w[i].sc[j] * s;
+        }
+        acc += quant_f16_to_f32(w[i].d) * a[i].d * (float)sumi;
+    }
+    return acc;
+}
+
+static const struct quant_kernels portable_kernels = {
+    .name = "portable",
+    .dot =
+        {
+            [QT_F32] = dot_f32,
+            [QT_F16] = dot_f16,
+            [QT_BF16] = dot_bf16,
+            [QT_Q8_0] = dot_q8_0,
+            [QT_Q4_0] = dot_q4_0,
+            [QT_Q4_K] = dot_q4_k,
+            [QT_Q6_K] = dot_q6_k,
+        },
+    .act_q8 = act_q8_portable,
+    .act_q8k = act_q8k_portable,
+};
