@@ -15,6 +15,9 @@
  * tensor data section; each tensor's offset is relative to that section and
  * must be a multiple of the alignment.
  *
+ * Keys and tensor names are non-empty, at most GGUF_MAX_NAME bytes, contain
+ * no NUL byte and are unique (all checked), so C-string lookups find them.
+ *
  * Lifetime: every pointer the getters return (strings, arrays, tensor data)
  * points into the mapped image and stays valid until gguf_free(). */
 #ifndef FIEF_GGUF_H
@@ -64,7 +67,9 @@ struct gguf_tensor {
     uint64_t n_elements;    /* product of ne */
     uint64_t offset;        /* from the start of the data section */
     uint64_t nbytes;        /* bytes of data */
-    const void *data;       /* into the image; nbytes readable */
+    const void *data;       /* into the image; nbytes readable. Aligned to the file's
+                             * alignment under gguf_open (the mapping is page-aligned);
+                             * under gguf_parse only as aligned as the caller's buffer */
 };
 
 struct gguf;
@@ -85,6 +90,14 @@ uint32_t gguf_version(const struct gguf *g);
 uint32_t gguf_alignment(const struct gguf *g);
 size_t gguf_file_size(const struct gguf *g);
 const void *gguf_image(const struct gguf *g); /* start of the image */
+/* Byte offset of the tensor data section in the image. In a file without
+ * tensors (a vocab-only GGUF) it may lie past the end of the file. */
+uint64_t gguf_data_offset(const struct gguf *g);
+
+/* Bytes of one element of a fixed-size type; 0 for STRING, ARRAY and unknown ids. */
+size_t gguf_type_size(enum gguf_type t);
+/* "u32", "string", "array" ... for messages; "?" for unknown ids. */
+const char *gguf_type_name(enum gguf_type t);
 
 /* ---- metadata ---- */
 size_t gguf_n_kv(const struct gguf *g);
@@ -108,7 +121,8 @@ int gguf_get_str(const struct gguf *g, const char *key, struct gguf_str *out);
 int gguf_get_arr(const struct gguf *g, const char *key, enum gguf_type *elem_type,
                  uint64_t *n, const void **data);
 /* Arrays of strings: *out is a new array of n gguf_str (caller frees it with
- * free()); the strings themselves point into the image. */
+ * free(); NULL when n is 0); the strings themselves point into the image.
+ * Also returns FIEF_ENOMEM. */
 int gguf_get_str_arr(const struct gguf *g, const char *key, struct gguf_str **out,
                      uint64_t *n);
 
@@ -122,10 +136,14 @@ const struct gguf_tensor *gguf_tensor_find(const struct gguf *g, const char *nam
 bool gguf_str_eq(struct gguf_str s, const char *c);
 
 /* ---- writer (gguf_write.c): builds a GGUF v3 file in a single pass ----
- * Usage: w = gguf_writer_new(); add every KV and every tensor info (with a
- * pointer to its data, borrowed until gguf_writer_save returns); then save.
- * Tensor data may instead be produced on the fly by a fill callback so huge
- * generated models never sit in memory at once. */
+ * Usage: w = gguf_writer_new(); set every KV and declare every tensor; then
+ * save. Tensor data is produced at save time by each tensor's fill callback,
+ * one tensor at a time into a reused buffer (as large as the largest tensor),
+ * so a huge generated model never sits in memory at once. Setting a key again
+ * replaces its value. The setters return nothing: a bad argument (NULL or
+ * over-long key, ...) is remembered and reported by gguf_writer_save. Values
+ * are written little-endian; alignment is 32 unless general.alignment (u32)
+ * says otherwise. gguf_writer_new aborts on OOM like xmalloc. */
 struct gguf_writer;
 typedef void (*gguf_fill_cb)(void *ud, size_t tensor_index, void *dst, uint64_t nbytes);
 
@@ -136,6 +154,10 @@ void gguf_writer_set_i32(struct gguf_writer *w, const char *key, int32_t v);
 void gguf_writer_set_f32(struct gguf_writer *w, const char *key, float v);
 void gguf_writer_set_bool(struct gguf_writer *w, const char *key, bool v);
 void gguf_writer_set_str(struct gguf_writer *w, const char *key, const char *v);
+/* Any fixed-size scalar type (u8 ... f64, bool): copies gguf_type_size(type)
+ * bytes from v, in host order. */
+void gguf_writer_set_scalar(struct gguf_writer *w, const char *key, enum gguf_type type,
+                            const void *v);
 /* Copies the n elements (elem_type must not be STRING or ARRAY). */
 void gguf_writer_set_arr(struct gguf_writer *w, const char *key, enum gguf_type elem_type,
                          const void *data, uint64_t n);
@@ -147,7 +169,10 @@ void gguf_writer_set_str_arr(struct gguf_writer *w, const char *key,
  * for the type, duplicate name). */
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type,
                            uint32_t n_dims, const uint64_t *ne, gguf_fill_cb fill, void *ud);
-/* Writes the file (to path.tmp, then renames). 0 or FIEF_EIO with err set. */
+/* Writes the file (to path.tmp, then renames; the tmp file is removed on
+ * failure). 0, FIEF_EIO, FIEF_ENOMEM (tensor buffer), or FIEF_EINVAL /
+ * FIEF_ELIMIT for an earlier bad setter call, with err set. May be called
+ * again (e.g. to another path). */
 int gguf_writer_save(struct gguf_writer *w, const char *path, char err[FIEF_ERR_LEN]);
 
 #endif
