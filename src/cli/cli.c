@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Argument parsing and output helpers shared by the subcommands. */
-#define _GNU_SOURCE
 #include "cli/cli.h"
 #include "common/xalloc.h"
 

@@ -22,13 +22,15 @@ struct eng_ctx {
     int32_t n_ctx;
     int32_t pos;         /* tokens in the cache */
     int32_t q_dim, kv_dim;
-    float *kc, *vc;      /* (n_layer, n_ctx, kv_dim) */
+    uint16_t *kc;        /* (n_layer, n_ctx, kv_dim) keys, f16 */
+    uint16_t *vc;        /* (n_layer, kv_dim, n_ctx) values, f16, transposed so a
+                            head's output is a dot product along positions */
     float *x;            /* (BATCH, n_embd) residual stream */
     float *xb;           /* (BATCH, max(n_embd, q_dim)) normed input / attention output */
     float *q;            /* (BATCH, q_dim) */
     float *k, *v;        /* (BATCH, kv_dim) */
     float *hg, *hu;      /* (BATCH, n_ff) gate and up projections */
-    float *scores;       /* (n_threads, n_ctx) attention weights */
+    float *scores;       /* (n_threads, n_ctx + head_dim) attention weights, then q */
     uint8_t *act[3];     /* (BATCH, act_stride) converted activations, one per act type */
     size_t act_stride;
     float *rope_inv;     /* (n_rot / 2) inverse frequencies, scaling applied */
@@ -43,6 +45,11 @@ static void *alloc_floats(size_t n, bool *ok)
     if (!p)
         *ok = false;
     return p;
+}
+
+static size_t score_stride(const struct eng_ctx *c)
+{
+    return (size_t)c->n_ctx + (size_t)c->m->hp.head_dim;
 }
 
 static size_t act_bytes_max(const struct eng_model *m)
@@ -89,8 +96,9 @@ int eng_ctx_new(const struct eng_model *m, int32_t n_ctx, struct eng_threads *t,
     size_t xb_dim = (size_t)(hp->n_embd > c->q_dim ? hp->n_embd : c->q_dim);
     size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)c->kv_dim;
     bool ok = true;
-    c->kc = alloc_floats(cache, &ok);
-    c->vc = alloc_floats(cache, &ok);
+    c->kc = calloc(cache ? cache : 1, sizeof *c->kc);
+    c->vc = calloc(cache ? cache : 1, sizeof *c->vc);
+    ok = c->kc && c->vc;
     c->x = alloc_floats(BATCH * (size_t)hp->n_embd, &ok);
     c->xb = alloc_floats(BATCH * xb_dim, &ok);
     c->q = alloc_floats(BATCH * (size_t)c->q_dim, &ok);
@@ -98,7 +106,7 @@ int eng_ctx_new(const struct eng_model *m, int32_t n_ctx, struct eng_threads *t,
     c->v = alloc_floats(BATCH * (size_t)c->kv_dim, &ok);
     c->hg = alloc_floats(BATCH * (size_t)hp->n_ff, &ok);
     c->hu = alloc_floats(BATCH * (size_t)hp->n_ff, &ok);
-    c->scores = alloc_floats((size_t)eng_threads_count(t) * (size_t)n_ctx, &ok);
+    c->scores = alloc_floats((size_t)eng_threads_count(t) * score_stride(c), &ok);
     c->rope_inv = alloc_floats((size_t)hp->n_rot / 2, &ok);
     c->logits = alloc_floats(BATCH * (size_t)hp->n_vocab, &ok);
     c->act_stride = (act_bytes_max(m) + 63) & ~(size_t)63;
@@ -109,7 +117,7 @@ int eng_ctx_new(const struct eng_model *m, int32_t n_ctx, struct eng_threads *t,
     if (!ok) {
         eng_ctx_free(c);
         return fief_errf(err, FIEF_ENOMEM, "out of memory for a context of %d tokens "
-                         "(KV cache %zu MiB)", n_ctx, cache * 8 >> 20);
+                         "(KV cache %zu MiB)", n_ctx, cache * 4 >> 20);
     }
     init_rope(c);
     *out = c;
@@ -120,7 +128,9 @@ void eng_ctx_free(struct eng_ctx *c)
 {
     if (!c)
         return;
-    float *fs[] = {c->kc, c->vc, c->x, c->xb, c->q, c->k, c->v, c->hg, c->hu,
+    free(c->kc);
+    free(c->vc);
+    float *fs[] = {c->x, c->xb, c->q, c->k, c->v, c->hg, c->hu,
                    c->scores, c->rope_inv, c->logits};
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
         free(fs[i]);
@@ -268,38 +278,44 @@ struct att_job {
     int32_t pos0;
 };
 
+static float round_f16(float x)
+{
+    return quant_f16_to_f32(quant_f32_to_f16(x));
+}
+
+/* One head of one token. The cache holds f16 and the products run on f16
+ * operands (q and the softmax weights are rounded too), with f32 sums: the
+ * numerics of llama.cpp's default attention, so log-probabilities agree with
+ * miners that run it. */
 static void attend_one(struct eng_ctx *c, int layer, int t, int h, int32_t p, float *sc)
 {
     const struct hparams *hp = &c->m->hp;
     int32_t hd = hp->head_dim, kh = h / (hp->n_head / hp->n_head_kv);
     const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
     size_t lbase = (size_t)layer * (size_t)c->n_ctx * (size_t)c->kv_dim;
-    const float *kc = c->kc + lbase + (size_t)kh * hd;
-    const float *vc = c->vc + lbase + (size_t)kh * hd;
+    const uint16_t *kc = c->kc + lbase + (size_t)kh * hd;
+    const uint16_t *vt = c->vc + lbase + (size_t)kh * hd * (size_t)c->n_ctx;
+    quant_dot_fn dot = quant_dot(QT_F16);
+    float *qr = sc + c->n_ctx;
+    for (int32_t i = 0; i < hd; i++)
+        qr[i] = round_f16(q[i]);
     float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
     for (int32_t s = 0; s <= p; s++) {
-        const float *k = kc + (size_t)s * c->kv_dim;
-        float d = 0;
-        for (int32_t i = 0; i < hd; i++)
-            d += q[i] * k[i];
-        sc[s] = d * scale;
+        sc[s] = dot((size_t)hd, kc + (size_t)s * c->kv_dim, qr) * scale;
         if (sc[s] > mx)
             mx = sc[s];
     }
-    float sum = 0;
+    double sum = 0;
     for (int32_t s = 0; s <= p; s++) {
         sc[s] = expf(sc[s] - mx);
         sum += sc[s];
     }
+    float inv = (float)(1.0 / sum);
+    for (int32_t s = 0; s <= p; s++)
+        sc[s] = round_f16(sc[s] * inv);
     float *out = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
-    memset(out, 0, (size_t)hd * sizeof *out);
-    float inv = 1.0f / sum;
-    for (int32_t s = 0; s <= p; s++) {
-        const float *v = vc + (size_t)s * c->kv_dim;
-        float a = sc[s] * inv;
-        for (int32_t i = 0; i < hd; i++)
-            out[i] += a * v[i];
-    }
+    for (int32_t i = 0; i < hd; i++)
+        out[i] = dot((size_t)p + 1, vt + (size_t)i * (size_t)c->n_ctx, sc);
 }
 
 static void att_worker(void *arg, int ith, int nth)
@@ -308,7 +324,7 @@ static void att_worker(void *arg, int ith, int nth)
     struct eng_ctx *c = j->c;
     size_t lo, hi, n_head = (size_t)c->m->hp.n_head;
     thr_range((size_t)j->nb * n_head, ith, nth, &lo, &hi);
-    float *sc = c->scores + (size_t)ith * (size_t)c->n_ctx;
+    float *sc = c->scores + (size_t)ith * score_stride(c);
     for (size_t i = lo; i < hi; i++) {
         int t = (int)(i / n_head), h = (int)(i % n_head);
         attend_one(c, j->layer, t, h, j->pos0 + t, sc);
@@ -336,9 +352,13 @@ static void attention_block(struct eng_ctx *c, int il, int nb)
         add_bias(v, ly->bv, c->kv_dim);
         rope(c, q, hp->n_head, c->pos + t);
         rope(c, k, hp->n_head_kv, c->pos + t);
-        size_t at = lbase + (size_t)(c->pos + t) * (size_t)c->kv_dim;
-        memcpy(c->kc + at, k, (size_t)c->kv_dim * sizeof *k);
-        memcpy(c->vc + at, v, (size_t)c->kv_dim * sizeof *v);
+        size_t pos = (size_t)(c->pos + t);
+        uint16_t *kdst = c->kc + lbase + pos * (size_t)c->kv_dim;
+        uint16_t *vdst = c->vc + lbase + pos;
+        for (int32_t i = 0; i < c->kv_dim; i++) {
+            kdst[i] = quant_f32_to_f16(k[i]);
+            vdst[(size_t)i * (size_t)c->n_ctx] = quant_f32_to_f16(v[i]);
+        }
     }
     struct att_job aj = {c, il, nb, c->pos};
     thr_run(c->th, att_worker, &aj);
