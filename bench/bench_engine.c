@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 {
     const char *types = "f32,q8_0,q4_0", *threads = "1,2", *dir = "/tmp/fief-bench";
     int n_decode = 32, n_prompt = 128;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             usage();
@@ -197,7 +197,6 @@ int main(int argc, char **argv)
             usage();
             return 2;
         }
-        i++;
     }
     if (n_decode < 1 || n_prompt < 8) {
         usage();
