@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* The pool's configuration: one struct, defaults, and one declarative table
+ * of settings that both the INI file (-c FILE) and the command-line flags go
+ * through, so a value is validated the same way whichever way it came. */
+#ifndef FIEF_POOL_CFG_H
+#define FIEF_POOL_CFG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define POOL_MAX_MODELS 64
+#define POOL_CFG_STR 256
+
+struct pool_cfg_model {
+    char name[65];              /* [A-Za-z0-9._:-]+, what customers put in "model" */
+    char path[POOL_CFG_STR];    /* the GGUF file (only its tokenizer is read) */
+    uint64_t price_in;          /* micro-credits per million prompt tokens */
+    uint64_t price_out;         /* micro-credits per million completion tokens */
+};
+
+struct pool_cfg {
+    char name[65];                  /* pool name, published to miners and customers */
+    char listen_miners[POOL_CFG_STR]; /* HOST:PORT for miners, default 0.0.0.0:3333 */
+    char listen_http[POOL_CFG_STR];   /* HOST:PORT for the HTTP API, default 0.0.0.0:8080 */
+    char data_dir[POOL_CFG_STR];    /* state (SQLite), default ~/.fief/pool */
+    char admin_token[POOL_CFG_STR]; /* bearer token for /admin; empty disables /admin */
+    uint32_t fee_ppm;               /* pool fee, parts per million (default 20000 = 2%) */
+    uint32_t maturity_s;            /* earnings maturity window, seconds (default 86400) */
+    double audit_rate;              /* published audit rate for new miners (default 1.0) */
+    uint32_t queue_max;             /* waiting jobs per model before 429 (default 256) */
+    uint32_t first_token_ms;        /* deadline for a miner's first token (default 30000) */
+    uint32_t token_ms;              /* deadline between tokens (default 10000) */
+    uint32_t max_tokens_default;    /* when a request gives none (default 256) */
+    uint32_t max_body;              /* HTTP body limit, bytes (default 4 MiB) */
+    uint32_t max_miners;            /* miner connections (default 4096) */
+    uint32_t max_unauth_per_ip;     /* connections per IP before auth (default 16) */
+    uint32_t auth_timeout_ms;       /* hello+auth must finish within (default 10000) */
+    uint32_t ping_ms;               /* ping an idle miner after (default 15000); dropped
+                                       after 3x without any line from it */
+    char log_level[16];             /* err|warn|notice|info|debug */
+    uint32_t n_models;
+    struct pool_cfg_model models[POOL_MAX_MODELS];
+};
+
+void pool_cfg_defaults(struct pool_cfg *c);
+
+/* Set one setting by name, from a file or a flag. Names are those of the INI
+ * file: "name", "listen_miners", "fee" ("2%", "0.02" or "20000ppm"), ...; a
+ * model's settings are "model.NAME.path", "model.NAME.price_in" (credits per
+ * million tokens, decimal, e.g. "0.5"), "model.NAME.price_out". Returns 0 or
+ * FIEF_EINVAL with err naming the setting and the accepted values. */
+int pool_cfg_set(struct pool_cfg *c, const char *key, const char *value, char err[FIEF_ERR_LEN]);
+
+/* Load an INI file: [pool] holds the pool settings, [model NAME] sections
+ * hold path/price_in/price_out. Errors name the file and line. */
+int pool_cfg_load(struct pool_cfg *c, const char *path, char err[FIEF_ERR_LEN]);
+
+/* Check the whole config after loading (at least one model, distinct
+ * listeners, ...). 0 or FIEF_EINVAL with err set. */
+int pool_cfg_check(const struct pool_cfg *c, char err[FIEF_ERR_LEN]);
+
+/* "0.5" -> 500000 micro-credits, exactly (no floating point); "2%" etc. for
+ * fees. Exposed for the ledger and tests. 0 or FIEF_EINVAL. */
+int pool_cfg_parse_credits(const char *s, uint64_t *micro);
+int pool_cfg_parse_fee(const char *s, uint32_t *ppm);
+
+#endif

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/* The pool <-> miner wire protocol: one JSON object per line over TCP.
+ *
+ *   request       {"id":N,"method":"M","params":{...}}
+ *   reply         {"id":N,"result":{...}}  or  {"id":N,"error":{"code":C,"message":S}}
+ *   notification  {"method":"M","params":{...}}            (no id, no reply)
+ *
+ * docs/protocol.md is the normative description (every message, with
+ * examples); this header is its C face. Everything here is a pure function
+ * over bytes or jansson values: no I/O, so unit tests and the fuzzer drive it
+ * directly. Every limit a peer could abuse is a named constant below; a
+ * decoder rejects a value past its limit with FIEF_EPROTO (or FIEF_ELIMIT for
+ * an over-long line) and a message naming the field, which the caller sends
+ * back as an error reply before it disconnects.
+ *
+ * Ownership: decoded structs that hold arrays own them (free with the
+ * matching *_clear); strings in decoded structs are copied into fixed arrays.
+ * Encoders append exactly one line, '\n' included, to a caller's buf. */
+#ifndef FIEF_PROTO_H
+#define FIEF_PROTO_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+#define PROTO_VERSION 1
+
+/* ---- limits ---- */
+#define PROTO_MAX_LINE (1u << 20)      /* bytes in one line, newline excluded */
+#define PROTO_MAX_ID ((1ull << 53) - 1) /* request ids and seeds: exact in any JSON */
+#define PROTO_MAX_NAME 64              /* model, worker, agent names; job ids */
+#define PROTO_MAX_TEXT 512             /* payout account, messages, URLs */
+#define PROTO_MAX_MODELS 16            /* models in one offer */
+#define PROTO_MAX_SLOTS 64             /* concurrent jobs a miner may offer per model */
+#define PROTO_MAX_PROMPT 131072        /* token ids in a job's or score's prompt */
+#define PROTO_MAX_GEN 32768            /* max_tokens of one job; ids in one score completion */
+#define PROTO_MAX_BATCH 4096           /* tokens in one "tokens" notification */
+#define PROTO_MAX_TOP 20               /* alternatives per token */
+#define PROTO_MAX_TOKEN_ID ((1 << 24) - 1)
+
+/* ---- error codes (the "code" of an error reply) ---- */
+enum {
+    PROTO_ERR_PARSE = -32700,   /* not JSON, or a line over PROTO_MAX_LINE */
+    PROTO_ERR_REQUEST = -32600, /* JSON, but not a request/reply/notification */
+    PROTO_ERR_METHOD = -32601,  /* unknown method */
+    PROTO_ERR_PARAMS = -32602,  /* a field missing, of the wrong type, or past a limit */
+    PROTO_ERR_VERSION = 1,      /* protocol version not supported */
+    PROTO_ERR_AUTH = 2,         /* bad signature, or a call before auth */
+    PROTO_ERR_STATE = 3,        /* call not valid now (second hello, job before offer) */
+    PROTO_ERR_JOB = 4,          /* unknown job, or not assigned to this miner */
+    PROTO_ERR_BUSY = 5,         /* no free slot */
+    PROTO_ERR_MODEL = 6,        /* model not served / not accepted */
+    PROTO_ERR_TOO_LARGE = 7,    /* prompt + max_tokens beyond the miner's context */
+    PROTO_ERR_BANNED = 8,       /* key refused by the pool */
+    PROTO_ERR_INTERNAL = 9,     /* the replying side failed; not the caller's fault */
+};
+
+enum proto_kind { PROTO_REQUEST = 1, PROTO_REPLY, PROTO_NOTIFY };
+
+enum proto_method {
+    PM_UNKNOWN = 0,
+    PM_HELLO,  /* miner -> pool, request */
+    PM_AUTH,   /* miner -> pool, request */
+    PM_OFFER,  /* miner -> pool, request */
+    PM_JOB,    /* pool -> miner, request; replied when the job ends */
+    PM_TOKENS, /* miner -> pool, notification */
+    PM_CANCEL, /* pool -> miner, notification */
+    PM_SCORE,  /* pool -> miner, request */
+    PM_PING,   /* either way, request */
+    PM_NOTICE, /* pool -> miner, notification */
+};
+
+const char *proto_method_name(enum proto_method m); /* "hello" ...; "?" for unknown */
+
+/* One parsed line. */
+struct proto_msg {
+    enum proto_kind kind;
+    enum proto_method method; /* requests and notifications */
+    uint64_t id;              /* requests and replies */
+    json_t *params;           /* requests and notifications: an object (borrowed from root) */
+    json_t *result;           /* successful replies (borrowed from root) */
+    bool is_error;            /* replies: an error reply */
+    int err_code;             /* error replies */
+    char err_msg[PROTO_MAX_TEXT + 1];
+    json_t *root;             /* owned; proto_msg_clear releases it */
+};
+
+/* Parse one line (without its '\n'). Returns 0, FIEF_ELIMIT (len >
+ * PROTO_MAX_LINE), or FIEF_EPROTO with err set (bad JSON, bad envelope: id not
+ * an integer in [0, PROTO_MAX_ID], params not an object, both result and
+ * error...). An unknown method is NOT an error here: method = PM_UNKNOWN, so
+ * the caller can answer PROTO_ERR_METHOD to a request. On error *out is empty. */
+int proto_parse(const char *line, size_t len, struct proto_msg *out, char err[FIEF_ERR_LEN]);
+void proto_msg_clear(struct proto_msg *m);
+
+/* Where the next line ends in data[0..len): returns the length of the line
+ * (index of '\n'; a preceding '\r' is part of the line and tolerated by
+ * proto_parse), -1 when no newline is there yet, or FIEF_ELIMIT when there is
+ * none within PROTO_MAX_LINE bytes (the peer must be dropped). */
+long proto_frame(const char *data, size_t len);
+
+/* ---- envelopes: encoders append one line to out ---- */
+void proto_put_request(struct buf *out, uint64_t id, enum proto_method m, json_t *params);
+void proto_put_notify(struct buf *out, enum proto_method m, json_t *params);
+void proto_put_result(struct buf *out, uint64_t id, json_t *result);
+void proto_put_error(struct buf *out, uint64_t id, int code, const char *msg);
+/* The json_t arguments are borrowed (the caller keeps its reference). */
+
+/* ---- messages ----
+ * Each *_decode reads a params/result object, validates every field against
+ * the limits, and returns 0 or FIEF_EPROTO with err naming the field. Each
+ * *_encode returns a new json_t object (caller json_decref's it). */
+
+#define PROTO_KEY_HEX 64   /* ed25519 public key, hex */
+#define PROTO_SIG_HEX 128  /* ed25519 signature, hex */
+#define PROTO_NONCE_HEX 64 /* challenge, hex */
+#define PROTO_DIGEST_LEN 71 /* "sha256:" + 64 hex */
+
+struct proto_hello {
+    uint32_t version;
+    char agent[PROTO_MAX_NAME + 1];   /* free text, printable ASCII */
+    char pubkey[PROTO_KEY_HEX + 1];   /* lowercase hex */
+    char worker[PROTO_MAX_NAME + 1];  /* [A-Za-z0-9._-]+ */
+    char payout[PROTO_MAX_TEXT + 1];  /* printable ASCII, non-empty */
+};
+int proto_hello_decode(json_t *params, struct proto_hello *out, char err[FIEF_ERR_LEN]);
+json_t *proto_hello_encode(const struct proto_hello *h);
+
+/* What a pool publishes to miners (hello reply and GET /api/pool). */
+struct proto_terms {
+    char pool[PROTO_MAX_NAME + 1];
+    uint32_t fee_ppm;        /* pool fee, parts per million of each job's price */
+    char scheme[16];         /* payout scheme name, "PPS" */
+    uint32_t maturity_s;     /* seconds before earnings can be paid out */
+    double audit_rate;       /* share of jobs re-scored, for a new miner */
+};
+
+struct proto_welcome {
+    uint32_t version;                   /* the pool's protocol version */
+    char session[PROTO_MAX_NAME + 1];   /* opaque id for logs */
+    char challenge[PROTO_NONCE_HEX + 1];
+    struct proto_terms terms;
+};
+int proto_welcome_decode(json_t *result, struct proto_welcome *out, char err[FIEF_ERR_LEN]);
+json_t *proto_welcome_encode(const struct proto_welcome *w);
+
+/* The bytes a miner signs to prove its key: a fixed domain tag, then the
+ * challenge hex, so a signature can never be replayed in another context. */
+#define PROTO_AUTH_TAG "fief-auth-v1:"
+/* Writes PROTO_AUTH_TAG + challenge into msg (cap >= 14 + 64); returns length. */
+size_t proto_auth_message(const char *challenge_hex, char *msg, size_t cap);
+
+struct proto_auth {
+    char signature[PROTO_SIG_HEX + 1];
+};
+int proto_auth_decode(json_t *params, struct proto_auth *out, char err[FIEF_ERR_LEN]);
+json_t *proto_auth_encode(const struct proto_auth *a);
+
+enum { PROTO_CAP_GENERATE = 1, PROTO_CAP_SCORE = 2 };
+
+struct proto_offer_model {
+    char name[PROTO_MAX_NAME + 1];
+    char digest[PROTO_DIGEST_LEN + 1]; /* "sha256:<64 lowercase hex>" of the GGUF file */
+    uint32_t ctx;                      /* positions per job, >= 1 */
+    uint32_t slots;                    /* 1..PROTO_MAX_SLOTS */
+    double tps;                        /* measured generation tokens/s per slot, >= 0 */
+    uint32_t caps;                     /* PROTO_CAP_* */
+};
+struct proto_offer {
+    uint32_t n;
+    struct proto_offer_model m[PROTO_MAX_MODELS];
+};
+int proto_offer_decode(json_t *params, struct proto_offer *out, char err[FIEF_ERR_LEN]);
+json_t *proto_offer_encode(const struct proto_offer *o);
+
+/* Reply to offer: one verdict per offered model, in order. */
+struct proto_verdict {
+    char name[PROTO_MAX_NAME + 1];
+    bool accepted;
+    char reason[PROTO_MAX_TEXT + 1]; /* why not, when rejected */
+};
+struct proto_verdicts {
+    uint32_t n;
+    struct proto_verdict v[PROTO_MAX_MODELS];
+};
+int proto_verdicts_decode(json_t *result, struct proto_verdicts *out, char err[FIEF_ERR_LEN]);
+json_t *proto_verdicts_encode(const struct proto_verdicts *v);
+
+struct proto_job {
+    char job[PROTO_MAX_NAME + 1];   /* pool-chosen id, [A-Za-z0-9._-]+ */
+    char model[PROTO_MAX_NAME + 1];
+    int32_t *prompt;                /* owned; 1..PROTO_MAX_PROMPT ids */
+    uint32_t n_prompt;
+    uint32_t max_tokens;            /* 1..PROTO_MAX_GEN */
+    float temperature;              /* 0..100; 0 = greedy */
+    int32_t top_k;                  /* 0 = off */
+    float top_p;                    /* (0, 1]; 1 = off */
+    float min_p;                    /* [0, 1]; 0 = off */
+    float repeat_penalty;           /* [0.01, 100]; 1 = off */
+    uint64_t seed;                  /* 0..PROTO_MAX_ID */
+    uint32_t top_n;                 /* alternatives per token, 0..PROTO_MAX_TOP */
+};
+int proto_job_decode(json_t *params, struct proto_job *out, char err[FIEF_ERR_LEN]);
+json_t *proto_job_encode(const struct proto_job *j);
+void proto_job_clear(struct proto_job *j);
+
+/* Tokens the miner produced for a job, in order. seq is the index (from 0,
+ * within this job as the miner received it) of ids[0]. */
+struct proto_tokens {
+    char job[PROTO_MAX_NAME + 1];
+    uint32_t seq;
+    uint32_t n;             /* 1..PROTO_MAX_BATCH */
+    int32_t *ids;           /* owned, n */
+    float *logprobs;        /* owned, n; each <= 0 and finite */
+    uint32_t top_n;         /* alternatives per token (0 when not requested) */
+    int32_t *top_ids;       /* owned, n * top_n, or NULL */
+    float *top_logprobs;    /* owned, n * top_n, or NULL */
+};
+int proto_tokens_decode(json_t *params, struct proto_tokens *out, char err[FIEF_ERR_LEN]);
+json_t *proto_tokens_encode(const struct proto_tokens *t);
+void proto_tokens_clear(struct proto_tokens *t);
+
+/* Reply to a job: why it ended. */
+enum proto_finish { PROTO_FIN_LENGTH = 1, PROTO_FIN_EOG, PROTO_FIN_CANCELLED };
+struct proto_job_done {
+    enum proto_finish finish;
+    uint32_t n;          /* tokens generated (the sum of all tokens notifications) */
+    double prompt_ms;    /* prefill time */
+    double gen_ms;       /* generation time */
+};
+int proto_job_done_decode(json_t *result, struct proto_job_done *out, char err[FIEF_ERR_LEN]);
+json_t *proto_job_done_encode(const struct proto_job_done *d);
+
+struct proto_cancel {
+    char job[PROTO_MAX_NAME + 1];
+};
+int proto_cancel_decode(json_t *params, struct proto_cancel *out, char err[FIEF_ERR_LEN]);
+json_t *proto_cancel_encode(const struct proto_cancel *c);
+
+/* Audit: teacher-forced scoring of completion after prompt. */
+struct proto_score {
+    char job[PROTO_MAX_NAME + 1];
+    char model[PROTO_MAX_NAME + 1];
+    int32_t *prompt;        /* owned, 1..PROTO_MAX_PROMPT */
+    uint32_t n_prompt;
+    int32_t *completion;    /* owned, 1..PROTO_MAX_GEN */
+    uint32_t n_completion;
+};
+int proto_score_decode(json_t *params, struct proto_score *out, char err[FIEF_ERR_LEN]);
+json_t *proto_score_encode(const struct proto_score *s);
+void proto_score_clear(struct proto_score *s);
+
+struct proto_scored {
+    uint32_t n;             /* = n_completion of the request */
+    float *logprobs;        /* owned, n: logprob of each given token */
+    int32_t *top_ids;       /* owned, n: the scorer's top-1 */
+    float *top_logprobs;    /* owned, n */
+};
+int proto_scored_decode(json_t *result, struct proto_scored *out, char err[FIEF_ERR_LEN]);
+json_t *proto_scored_encode(const struct proto_scored *s);
+void proto_scored_clear(struct proto_scored *s);
+
+enum proto_notice_kind { PROTO_NOTICE_MESSAGE = 1, PROTO_NOTICE_FEE, PROTO_NOTICE_SHUTDOWN,
+                         PROTO_NOTICE_REDIRECT };
+struct proto_notice {
+    enum proto_notice_kind kind;
+    char message[PROTO_MAX_TEXT + 1];
+    char url[PROTO_MAX_TEXT + 1];   /* redirect: the pool to go to */
+    uint32_t fee_ppm;               /* fee: the new fee */
+};
+int proto_notice_decode(json_t *params, struct proto_notice *out, char err[FIEF_ERR_LEN]);
+json_t *proto_notice_encode(const struct proto_notice *n);
+
+#endif
