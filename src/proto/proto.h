@@ -162,8 +162,10 @@ json_t *proto_auth_encode(const struct proto_auth *a);
 
 enum { PROTO_CAP_GENERATE = 1, PROTO_CAP_SCORE = 2 };
 
+/* The pool matches offered models by digest, not by name: a miner names its
+ * files as it likes, and the verdict tells it the pool's name for each. */
 struct proto_offer_model {
-    char name[PROTO_MAX_NAME + 1];
+    char name[PROTO_MAX_NAME + 1];     /* the miner's own name for the file */
     char digest[PROTO_DIGEST_LEN + 1]; /* "sha256:<64 lowercase hex>" of the GGUF file */
     uint32_t ctx;                      /* positions per job, >= 1 */
     uint32_t slots;                    /* 1..PROTO_MAX_SLOTS */
@@ -179,7 +181,8 @@ json_t *proto_offer_encode(const struct proto_offer *o);
 
 /* Reply to offer: one verdict per offered model, in order. */
 struct proto_verdict {
-    char name[PROTO_MAX_NAME + 1];
+    char name[PROTO_MAX_NAME + 1];   /* accepted: the pool's model name, used in jobs;
+                                        rejected: the offered name */
     bool accepted;
     char reason[PROTO_MAX_TEXT + 1]; /* why not, when rejected */
 };
