@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Tensor kernels, portable C: dequantize rows, quantize Q8_0/Q4_0 weights,
  * convert activation rows, and the dot products. Also picks, once, between
- * these and the AVX2 kernels of quant_avx2.c from what the CPU supports.
+ * these and the SIMD kernels (quant_avx2.c, quant_avx512.c) from what the CPU
+ * supports.
  * The portable kernels are the readable definition the SIMD ones must match. */
 #include "engine/quant.h"
 #include "engine/quant_impl.h"
+
+#include "common/err.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -18,13 +21,19 @@ static const struct quant_kernels portable_kernels;
 
 /* ---- kernel selection ---- */
 
+/* The implementations this CPU can run, best last: portable, then AVX2,
+ * then AVX2 with the AVX-512 Q4_0 and Q6_K dots merged in. Filled once under
+ * init_once and read-only afterwards. */
+static const struct quant_kernels *usable[3] = {&portable_kernels};
+static int n_usable = 1;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static bool cpu_simd; /* AVX2+FMA+F16C present; written once under init_once */
 /* The kernels in use. Starts portable so a kernel called before quant_init()
  * is still correct; relaxed atomics suffice because each table is const. */
 static _Atomic(const struct quant_kernels *) active = &portable_kernels;
 
 #ifdef QUANT_HAVE_AVX2_BUILD
+static struct quant_kernels avx512_merged;
+
 /* F16C is CPUID leaf 1, ECX bit 29. Asked directly because clang's
  * __builtin_cpu_supports does not know "f16c"; the OS-support check that
  * "avx2" implies covers it (same YMM state). */
@@ -33,17 +42,29 @@ static bool cpu_has_f16c(void)
     unsigned a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
 }
-#endif
 
 static void detect_cpu(void)
 {
-#ifdef QUANT_HAVE_AVX2_BUILD
     __builtin_cpu_init();
-    cpu_simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
-    if (cpu_simd)
-        atomic_store_explicit(&active, &quant_avx2_kernels, memory_order_relaxed);
-#endif
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !cpu_has_f16c())
+        return;
+    usable[n_usable++] = &quant_avx2_kernels;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) {
+        avx512_merged = quant_avx2_kernels;
+        avx512_merged.name = quant_avx512_kernels.name;
+        for (int t = 0; t < QT_COUNT; t++)
+            if (quant_avx512_kernels.dot[t])
+                avx512_merged.dot[t] = quant_avx512_kernels.dot[t];
+        usable[n_usable++] = &avx512_merged;
+    }
+    atomic_store_explicit(&active, usable[n_usable - 1], memory_order_relaxed);
 }
+#else
+static void detect_cpu(void)
+{
+}
+#endif
 
 void quant_init(void)
 {
@@ -53,14 +74,19 @@ void quant_init(void)
 void quant_set_simd(bool on)
 {
     quant_init();
-    const struct quant_kernels *k = &portable_kernels;
-#ifdef QUANT_HAVE_AVX2_BUILD
-    if (on && cpu_simd)
-        k = &quant_avx2_kernels;
-#else
-    (void)on;
-#endif
-    atomic_store_explicit(&active, k, memory_order_relaxed);
+    atomic_store_explicit(&active, usable[on ? n_usable - 1 : 0], memory_order_relaxed);
+}
+
+int quant_set_kernels(const char *name)
+{
+    quant_init();
+    for (int i = 0; i < n_usable; i++) {
+        if (strcmp(usable[i]->name, name) == 0) {
+            atomic_store_explicit(&active, usable[i], memory_order_relaxed);
+            return 0;
+        }
+    }
+    return FIEF_EUNSUPPORTED;
 }
 
 static const struct quant_kernels *kernels(void)
@@ -76,6 +102,34 @@ const char *quant_simd_name(void)
 quant_dot_fn quant_dot(uint32_t wtype)
 {
     return wtype < QT_COUNT ? kernels()->dot[wtype] : NULL;
+}
+
+/* ---- element conversions the compiler can vectorise ---- */
+
+/* The same value as quant_f16_to_f32 (checked for all 65536 inputs by the
+ * tests through quant_dequant_row), but branch-free: the half's bits moved
+ * into a float's place are the value times 2^-112, subnormals included;
+ * only inf and NaN need their exponent set. An out-of-line call per element
+ * made the portable F16 dot twenty times slower. */
+static inline float half_to_float(uint16_t h)
+{
+    uint32_t u = (uint32_t)(h & 0x7fff) << 13, sign = (uint32_t)(h & 0x8000) << 16, r;
+    float f;
+    memcpy(&f, &u, 4);
+    f *= 0x1p112f;
+    memcpy(&r, &f, 4);
+    uint32_t special = 0u - (uint32_t)(u >= 0x0f800000u); /* inf, NaN: all ones */
+    r = (r & ~special) | ((u | 0x7f800000u) & special) | sign;
+    memcpy(&f, &r, 4);
+    return f;
+}
+
+static inline float bf16_to_float(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
 }
 
 /* ---- unpacking K-quant blocks (shared by dequantize and the dots) ---- */
@@ -167,11 +221,11 @@ void quant_dequant_row(uint32_t type, const void *src, float *dst, size_t n)
         break;
     case QT_F16:
         for (size_t i = 0; i < n; i++)
-            dst[i] = quant_f16_to_f32(h[i]);
+            dst[i] = half_to_float(h[i]);
         break;
     case QT_BF16:
         for (size_t i = 0; i < n; i++)
-            dst[i] = quant_bf16_to_f32(h[i]);
+            dst[i] = bf16_to_float(h[i]);
         break;
     case QT_Q8_0:
         dequant_q8_0(src, dst, n / QK);
@@ -190,15 +244,23 @@ void quant_dequant_row(uint32_t type, const void *src, float *dst, size_t n)
     }
 }
 
+/* The largest |x|, NaNs ignored. Written out rather than fmaxf, which is a
+ * libm call unless NaNs are ruled out, and ten times slower here. */
+static float abs_max(const float *x, int n)
+{
+    float m = 0.0f;
+    for (int j = 0; j < n; j++)
+        m = fabsf(x[j]) > m ? fabsf(x[j]) : m;
+    return m;
+}
+
 /* ---- quantize weights (ggml's reference rounding, so gen-model output
  * matches what llama.cpp's quantizer would write) ---- */
 
 static void quantize_q8_0(const float *x, struct blk_q8_0 *b, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += QK) {
-        float amax = 0.0f;
-        for (int j = 0; j < QK; j++)
-            amax = fmaxf(amax, fabsf(x[j]));
+        float amax = abs_max(x, QK);
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         b[i].d = quant_f32_to_f16(d);
         for (int j = 0; j < QK; j++)
@@ -238,6 +300,8 @@ void quant_quantize_row(uint32_t type, const float *src, void *dst, size_t n)
 
 /* ---- activations ---- */
 
+/* Half-precision weights meet half-precision activations, as in llama.cpp
+ * (its vec_dot_type), so the two engines round the same way. */
 uint32_t quant_act_type(uint32_t wtype)
 {
     switch (wtype) {
@@ -247,6 +311,9 @@ uint32_t quant_act_type(uint32_t wtype)
     case QT_Q4_K:
     case QT_Q6_K:
         return QT_Q8_K;
+    case QT_F16:
+    case QT_BF16:
+        return wtype;
     default:
         return QT_F32;
     }
@@ -259,23 +326,34 @@ size_t quant_act_size(uint32_t wtype, size_t n)
         return (n / QK + AQ_BLKS - 1) / AQ_BLKS * sizeof(struct act_q8);
     case QT_Q8_K:
         return n / QKK * sizeof(struct act_q8k);
+    case QT_F16:
+    case QT_BF16:
+        return n * sizeof(uint16_t);
     default:
         return n * sizeof(float);
     }
 }
 
-/* Round n values to int8 with the block's scale; returns the sum of q. The
- * SIMD converters produce the same bytes: same scale (act_scale), same
- * product x*id, same round-half-even. */
-static int quantize_i8(const float *x, int8_t *q, int n, float *d)
+/* Round to the nearest integer, ties to even, for |v| < 2^22: adding and
+ * removing 1.5*2^23 leaves no fraction bits, in the default rounding mode.
+ * Unlike lrintf this needs no libm call (gcc calls it unless errno is off);
+ * it relies on the project never building with -ffast-math. */
+static float round_even(float v)
 {
-    float amax = 0.0f, id;
-    for (int j = 0; j < n; j++)
-        amax = fmaxf(amax, fabsf(x[j]));
-    act_scale(amax, d, &id);
+    float r = v + 0x1.8p23f;
+    return r - 0x1.8p23f;
+}
+
+/* Round n values to int8 (q = x*id, ties to even); returns the sum of q.
+ * The SIMD converters produce the same bytes: same multiplier
+ * (act_inv_scale), same product, same rounding, and -128 where the product
+ * is NaN (an inf or NaN input), as cvtps2dq and a saturating pack give. */
+static int quantize_i8(const float *x, int8_t *q, int n, float id)
+{
     int sum = 0;
     for (int j = 0; j < n; j++) {
-        q[j] = (int8_t)lrintf(x[j] * id);
+        float v = x[j] * id; /* its own statement: never fused into the add */
+        q[j] = (int8_t)(v > -128.5f && v < 127.5f ? (int)round_even(v) : -128);
         sum += q[j];
     }
     return sum;
@@ -288,27 +366,30 @@ static void act_q8_portable(const float *x, struct act_q8 *y, size_t nb)
         struct act_q8 *g = &y[i / AQ_BLKS];
         int b = (int)(i % AQ_BLKS);
         int8_t q[QK];
-        int sum = quantize_i8(x, q, QK, &g->d[b]);
-        g->s[b] = g->d[b] * (float)sum;
+        float amax = abs_max(x, QK);
+        g->d[b] = act_scale_q8(amax);
+        g->sum[b] = (int16_t)quantize_i8(x, q, QK, act_inv_scale(amax));
         memcpy(g->q + act_q8_pos(b, 0), q, 16);
         memcpy(g->q + act_q8_pos(b, 16), q + 16, 16);
     }
 }
 
-/* Block i's 32 activation quants in element order. */
+/* Block i's 32 activation quants in element order, and its scale. */
 static void act_q8_get(const struct act_q8 *a, size_t i, int8_t q[QK], float *d)
 {
     const struct act_q8 *g = &a[i / AQ_BLKS];
     int b = (int)(i % AQ_BLKS);
     memcpy(q, g->q + act_q8_pos(b, 0), 16);
     memcpy(q + 16, g->q + act_q8_pos(b, 16), 16);
-    *d = g->d[b];
+    *d = quant_f16_to_f32(g->d[b]);
 }
 
 static void act_q8k_portable(const float *x, struct act_q8k *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += QKK) {
-        quantize_i8(x, y[i].q, QKK, &y[i].d);
+        float id = act_inv_scale(abs_max(x, QKK));
+        y[i].d = act_scale_q8k(id);
+        quantize_i8(x, y[i].q, QKK, id);
         for (int k = 0; k < QKK / 16; k++) {
             int s = 0;
             for (int j = 0; j < 16; j++)
@@ -316,6 +397,18 @@ static void act_q8k_portable(const float *x, struct act_q8k *y, size_t nb)
             y[i].bsums[k] = (int16_t)s;
         }
     }
+}
+
+static void act_f16_portable(const float *x, uint16_t *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = quant_f32_to_f16(x[i]);
+}
+
+static void act_bf16_portable(const float *x, uint16_t *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = quant_f32_to_bf16(x[i]);
 }
 
 void quant_act_convert(uint32_t wtype, const float *x, void *dst, size_t n)
@@ -327,6 +420,12 @@ void quant_act_convert(uint32_t wtype, const float *x, void *dst, size_t n)
         break;
     case QT_Q8_K:
         k->act_q8k(x, dst, n / QKK);
+        break;
+    case QT_F16:
+        k->act_f16(x, dst, n);
+        break;
+    case QT_BF16:
+        k->act_bf16(x, dst, n);
         break;
     default:
         memcpy(dst, x, n * sizeof(float));
@@ -343,18 +442,18 @@ static float sum8(const float v[8])
     return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
 
-#define FLOAT_DOT(name, wtype, conv)                                                               \
+/* Weights and activations of the same float type. */
+#define FLOAT_DOT(name, etype, conv)                                                               \
     static float name(size_t n, const void *vw, const void *va)                                    \
     {                                                                                              \
-        const wtype *w = vw;                                                                       \
-        const float *a = va;                                                                       \
+        const etype *w = vw, *a = va;                                                              \
         float acc[8] = {0};                                                                        \
         size_t i = 0;                                                                              \
         for (; i + 8 <= n; i += 8)                                                                 \
             for (int k = 0; k < 8; k++)                                                            \
-                acc[k] += conv(w[i + k]) * a[i + k];                                               \
+                acc[k] += conv(w[i + k]) * conv(a[i + k]);                                         \
         for (; i < n; i++)                                                                         \
-            acc[0] += conv(w[i]) * a[i];                                                           \
+            acc[0] += conv(w[i]) * conv(a[i]);                                                     \
         return sum8(acc);                                                                          \
     }
 
@@ -364,8 +463,8 @@ static float as_float(float v)
 }
 
 FLOAT_DOT(dot_f32, float, as_float)
-FLOAT_DOT(dot_f16, uint16_t, quant_f16_to_f32)
-FLOAT_DOT(dot_bf16, uint16_t, quant_bf16_to_f32)
+FLOAT_DOT(dot_f16, uint16_t, half_to_float)
+FLOAT_DOT(dot_bf16, uint16_t, bf16_to_float)
 
 static float dot_q8_0(size_t n, const void *vw, const void *va)
 {
@@ -386,12 +485,16 @@ static float dot_q4_0(size_t n, const void *vw, const void *va)
 {
     const struct blk_q4_0 *w = vw;
     float acc = 0.0f, da;
-    int8_t aq[QK];
+    int8_t aq[QK], wq[QK];
     for (size_t i = 0; i < n / QK; i++) {
         act_q8_get(va, i, aq, &da);
+        for (int j = 0; j < QK / 2; j++) { /* unpacked first: the loop below vectorises */
+            wq[j] = (int8_t)((w[i].q[j] & 15) - 8);
+            wq[j + QK / 2] = (int8_t)((w[i].q[j] >> 4) - 8);
+        }
         int s = 0;
-        for (int j = 0; j < QK / 2; j++)
-            s += ((w[i].q[j] & 15) - 8) * aq[j] + ((w[i].q[j] >> 4) - 8) * aq[j + QK / 2];
+        for (int j = 0; j < QK; j++)
+            s += wq[j] * aq[j];
         acc += quant_f16_to_f32(w[i].d) * da * (float)s;
     }
     return acc;
@@ -456,4 +559,6 @@ static const struct quant_kernels portable_kernels = {
         },
     .act_q8 = act_q8_portable,
     .act_q8k = act_q8k_portable,
+    .act_f16 = act_f16_portable,
+    .act_bf16 = act_bf16_portable,
 };

@@ -83,23 +83,25 @@ INLINE float load1(enum fkind k, const void *p, size_t i)
     }
 }
 
-/* Four independent accumulators hide the FMA latency. */
-INLINE float dot_float(enum fkind k, size_t n, const void *w, const float *a)
+/* Weights and activations of the same float type. Four independent
+ * accumulators hide the FMA latency. */
+INLINE float dot_float(enum fkind k, size_t n, const void *w, const void *a)
 {
     size_t esz = k == FK_F32 ? 4 : 2;
-    const char *wb = w;
+    const char *wb = w, *ab = a;
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
     size_t i = 0;
     for (; i + 32 <= n; i += 32)
+#pragma GCC unroll 4
         for (int u = 0; u < 4; u++)
             acc[u] = _mm256_fmadd_ps(load8(k, wb + (i + 8 * u) * esz),
-                                     _mm256_loadu_ps(a + i + 8 * u), acc[u]);
+                                     load8(k, ab + (i + 8 * u) * esz), acc[u]);
     for (; i + 8 <= n; i += 8)
-        acc[0] = _mm256_fmadd_ps(load8(k, wb + i * esz), _mm256_loadu_ps(a + i), acc[0]);
+        acc[0] = _mm256_fmadd_ps(load8(k, wb + i * esz), load8(k, ab + i * esz), acc[0]);
     float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
     for (; i < n; i++)
-        s += load1(k, w, i) * a[i];
+        s += load1(k, w, i) * load1(k, a, i);
     return s;
 }
 
@@ -124,8 +126,8 @@ static float dot_bf16(size_t n, const void *w, const void *a)
  * consecutive blocks together, so each step dots two weight blocks, w[0] in
  * the low 128-bit lane and w[1] in the high one. maddubs wants an unsigned
  * left operand: Q8_0 moves the weight's sign onto the activation (|w| *
- * sign(a, w)); Q4_0 uses the raw nibbles 0..15 and subtracts 8*sum(a) at the
- * end via act_q8.s. */
+ * sign(a, w)); Q4_0 uses the raw nibbles 0..15 and subtracts 8*sum(a) after
+ * (q4_offset). */
 
 INLINE __m256i load2x128(const void *lo, const void *hi)
 {
@@ -162,6 +164,7 @@ INLINE __m256i idot_group(const void *w, const int8_t *aq, bool q4)
     const struct blk_q8_0 *w8 = w;
     const struct blk_q4_0 *w4 = w;
     __m256i p[4], s;
+#pragma GCC unroll 4
     for (int m = 0; m < 4; m++) {
         const int8_t *alo = aq + act_q8_pos(2 * m, 0), *ahi = aq + act_q8_pos(2 * m, 16);
         p[m] = q4 ? idot_pair_q4(w4 + 2 * m, alo, ahi) : idot_pair_q8(w8 + 2 * m, alo, ahi);
@@ -173,15 +176,15 @@ INLINE __m256i idot_group(const void *w, const int8_t *aq, bool q4)
     return _mm256_permutevar8x32_epi32(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-/* The f16 scales of blocks k..k+7 as 8 floats. They are packed in general
+/* The f16 scales of blocks 0..7 as 8 floats. They are packed in general
  * registers, whose ALUs are idle here, rather than with vector inserts. */
-INLINE __m256 scales8(const void *w, size_t k, bool q4)
+INLINE __m256 scales8(const void *w, bool q4)
 {
     const struct blk_q8_0 *w8 = w;
     const struct blk_q4_0 *w4 = w;
     uint64_t h[2] = {0, 0};
     for (int j = 0; j < 8; j++)
-        h[j / 4] |= (uint64_t)(q4 ? w4[k + j].d : w8[k + j].d) << (16 * (j % 4));
+        h[j / 4] |= (uint64_t)(q4 ? w4[j].d : w8[j].d) << (16 * (j % 4));
     return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
 }
 
@@ -201,28 +204,35 @@ INLINE __m256i idot_one(const void *w, size_t i, const struct act_q8 *g, int b, 
     return pairs(_mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(a, x)));
 }
 
+/* Q4_0's -8 offset, exactly in integers: sum((w-8)*a) = sum(w*a) - 8*sum(a). */
+INLINE __m256i q4_offset(__m256i s, const int16_t *sum)
+{
+    __m256i sa = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)sum));
+    return _mm256_sub_epi32(s, _mm256_slli_epi32(sa, 3));
+}
+
 INLINE float dot_blocks32(size_t nb, const void *w, const struct act_q8 *a, bool q4)
 {
     const struct blk_q8_0 *w8 = w;
     const struct blk_q4_0 *w4 = w;
-    __m256 acc = _mm256_setzero_ps(), corr = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     size_t g = 0;
     for (; (g + 1) * AQ_BLKS <= nb; g++) {
         const void *wg = q4 ? (const void *)(w4 + g * AQ_BLKS) : (const void *)(w8 + g * AQ_BLKS);
         __m256i s = idot_group(wg, a[g].q, q4);
-        __m256 dw = scales8(wg, 0, q4);
-        acc =
-            _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_loadu_ps(a[g].d)), _mm256_cvtepi32_ps(s), acc);
-        corr = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a[g].s), corr);
+        if (q4)
+            s = q4_offset(s, a[g].sum);
+        __m256 da = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[g].d));
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(scales8(wg, q4), da), _mm256_cvtepi32_ps(s), acc);
     }
-    float tail = 0.0f, tcorr = 0.0f;
+    float tail = 0.0f;
     for (size_t i = g * AQ_BLKS; i < nb; i++) {
         int b = (int)(i % AQ_BLKS);
         float dw = f16(q4 ? w4[i].d : w8[i].d);
-        tail += dw * a[g].d[b] * (float)hsum_epi32(idot_one(w, i, &a[g], b, q4));
-        tcorr += dw * a[g].s[b];
+        int s = hsum_epi32(idot_one(w, i, &a[g], b, q4)) - (q4 ? 8 * a[g].sum[b] : 0);
+        tail += dw * f16(a[g].d[b]) * (float)s;
     }
-    return q4 ? (hsum_ps(acc) + tail) - 8.0f * (hsum_ps(corr) + tcorr) : hsum_ps(acc) + tail;
+    return hsum_ps(acc) + tail;
 }
 
 static float dot_q8_0(size_t n, const void *w, const void *a)
@@ -249,15 +259,26 @@ INLINE __m256i idot_q4k_64(const uint8_t *q, const int8_t *a, __m256i sc16, int 
                             _mm256_madd_epi16(hi, bcast16(sc16, 2 * c + 1, 2 * c + 1)));
 }
 
+/* q4k_scales() in vector registers: 8 scales then 8 mins, as bytes. Reads
+ * 16 bytes at p (the 12 packed bytes and the first 4 quants, still inside
+ * the block). */
+INLINE __m128i q4k_scales_v(const uint8_t *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    __m128i lo = _mm_and_si128(v, _mm_set1_epi8(0x3f)); /* dwords 0, 1 */
+    __m128i w2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, 0xaa), _mm_setr_epi32(0, 4, 0, 4));
+    __m128i hi = _mm_or_si128(_mm_and_si128(w2, _mm_set1_epi8(0x0f)),
+                              _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi8(0x30)));
+    return _mm_unpacklo_epi32(lo, hi); /* sc 0-3, sc 4-7, min 0-3, min 4-7 */
+}
+
 static float dot_q4_k(size_t n, const void *vw, const void *va)
 {
     const struct blk_q4_k *w = vw;
     const struct act_q8k *a = va;
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (size_t i = 0; i < n / QKK; i++) {
-        uint8_t sm[16];
-        q4k_scales(w[i].sc, sm);
-        __m128i sm8 = _mm_loadu_si128((const __m128i *)sm);
+        __m128i sm8 = q4k_scales_v(w[i].sc);
         __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm8));
         /* mins, each doubled to line up with the 16 bsums */
         __m128i mn16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm8, sm8));
@@ -267,6 +288,7 @@ static float dot_q4_k(size_t n, const void *vw, const void *va)
         accm =
             _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i].dmin) * a[i].d), _mm256_cvtepi32_ps(m), accm);
         __m256i s = _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++)
             s = _mm256_add_epi32(s, idot_q4k_64(w[i].q + 32 * c, a[i].q + 64 * c, sc16, c));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i].d) * a[i].d), _mm256_cvtepi32_ps(s), acc);
@@ -290,6 +312,7 @@ INLINE __m256i idot_q6k_128(const uint8_t *ql, const uint8_t *qh, const int8_t *
                         _mm256_and_si256(_mm256_srli_epi16(h, 2), m30)),
     };
     __m256i s = _mm256_setzero_si256();
+#pragma GCC unroll 4
     for (int k = 0; k < 4; k++) {
         __m256i p = _mm256_maddubs_epi16(q[k], loadu(a + 32 * k));
         s = _mm256_add_epi32(s, _mm256_madd_epi16(p, bcast16(sc16, 2 * k, 2 * k + 1)));
@@ -321,16 +344,16 @@ INLINE float amax_ps(const float *x, int n)
     const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 m = _mm256_setzero_ps();
     for (int j = 0; j < n; j += 8)
-        m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + j), abs));
+        m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + j), abs), m); /* NaN: keeps m */
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     h = _mm_max_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
 }
 
-/* 32 values times id, rounded half-even like lrintf, stored as int8. Returns
- * partial sums of the 32 ints: in (low lane + high lane), elements 0+1 sum
- * q[0..15] and elements 2+3 sum q[16..31]. */
+/* 32 values times id, rounded half-even (as quant.c's round_even), stored
+ * as int8 with saturation. Returns the sums of the stored bytes by 4: lanes
+ * 0-3 cover q[0..15], lanes 4-7 q[16..31]. */
 INLINE __m256i round32(const float *x, float id, int8_t *q)
 {
     __m256 vid = _mm256_set1_ps(id);
@@ -340,7 +363,7 @@ INLINE __m256i round32(const float *x, float id, int8_t *q)
     __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256((__m256i *)q, p);
-    return _mm256_hadd_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+    return pairs(_mm256_maddubs_epi16(_mm256_set1_epi8(1), p));
 }
 
 static void act_q8(const float *x, struct act_q8 *y, size_t nb)
@@ -350,9 +373,9 @@ static void act_q8(const float *x, struct act_q8 *y, size_t nb)
         struct act_q8 *g = &y[i / AQ_BLKS];
         int b = (int)(i % AQ_BLKS);
         int8_t q[QK];
-        float id;
-        act_scale(amax_ps(x, QK), &g->d[b], &id);
-        g->s[b] = g->d[b] * (float)hsum_epi32(round32(x, id, q));
+        float amax = amax_ps(x, QK);
+        g->d[b] = act_scale_q8(amax);
+        g->sum[b] = (int16_t)hsum_epi32(round32(x, act_inv_scale(amax), q));
         memcpy(g->q + act_q8_pos(b, 0), q, 16);
         memcpy(g->q + act_q8_pos(b, 16), q + 16, 16);
     }
@@ -361,15 +384,49 @@ static void act_q8(const float *x, struct act_q8 *y, size_t nb)
 static void act_q8k(const float *x, struct act_q8k *y, size_t nb)
 {
     for (size_t i = 0; i < nb; i++, x += QKK) {
-        float id;
-        act_scale(amax_ps(x, QKK), &y[i].d, &id);
+        float id = act_inv_scale(amax_ps(x, QKK));
+        y[i].d = act_scale_q8k(id);
         for (int c = 0; c < QKK / 32; c++) {
             __m256i h = round32(x + 32 * c, id, y[i].q + 32 * c);
-            __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-            y[i].bsums[2 * c] = (int16_t)(_mm_extract_epi32(s, 0) + _mm_extract_epi32(s, 1));
-            y[i].bsums[2 * c + 1] = (int16_t)(_mm_extract_epi32(s, 2) + _mm_extract_epi32(s, 3));
+            h = _mm256_hadd_epi32(h, h); /* lanes 0, 1: q[0..15]; lanes 4, 5: q[16..31] */
+            y[i].bsums[2 * c] = (int16_t)(_mm256_extract_epi32(h, 0) + _mm256_extract_epi32(h, 1));
+            y[i].bsums[2 * c + 1] =
+                (int16_t)(_mm256_extract_epi32(h, 4) + _mm256_extract_epi32(h, 5));
         }
     }
+}
+
+/* F16C rounds to nearest even like quant_f32_to_f16 (NaN payloads aside). */
+static void act_f16(const float *x, uint16_t *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        y[i] = quant_f32_to_f16(x[i]);
+}
+
+/* quant_f32_to_bf16 eight at a time: round the top half to nearest even,
+ * NaNs kept quiet. */
+static void act_bf16(const float *x, uint16_t *y, size_t n)
+{
+    const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1);
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+        __m256i r = _mm256_add_epi32(
+            u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+        __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), inf);
+        r = _mm256_srli_epi32(
+            _mm256_blendv_epi8(r, _mm256_or_si256(u, _mm256_set1_epi32(0x400000)), nan), 16);
+        /* pack the 8 low halves: packus works per 128-bit lane, then fix the order */
+        __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_castsi256_si128(p));
+    }
+    for (; i < n; i++)
+        y[i] = quant_f32_to_bf16(x[i]);
 }
 
 const struct quant_kernels quant_avx2_kernels = {
@@ -386,6 +443,8 @@ const struct quant_kernels quant_avx2_kernels = {
         },
     .act_q8 = act_q8,
     .act_q8k = act_q8k,
+    .act_f16 = act_f16,
+    .act_bf16 = act_bf16,
 };
 
 #elif defined(QUANT_HAVE_AVX2_BUILD)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Tensor kernels (quant.c, quant_avx2.c) against plain references written here
- * from the ggml block layouts: dequantization, f16/bf16 conversion,
- * quantization error bounds, activation conversion, and every dot kernel in
- * both the portable and the SIMD implementation. */
+/* Tensor kernels (quant.c, quant_avx2.c, quant_avx512.c) against plain
+ * references written here from the ggml block layouts: dequantization,
+ * f16/bf16 conversion, quantization error bounds, activation conversion, and
+ * every dot kernel in every implementation the CPU runs. */
 #include "testutil.h"
 
+#include "common/err.h"
 #include "engine/quant.h"
 #include "engine/quant_impl.h"
 
@@ -18,7 +19,19 @@
 static const uint32_t all_types[] = {QT_F32, QT_F16, QT_BF16, QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q6_K};
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
+/* The kernel implementations this CPU runs, portable first (the one the
+ * others are compared with). Filled by main(). */
+static const char *impls[3];
+static int n_impls;
+
 /* ---- references, straight from the layout descriptions ---- */
+
+static float bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
 static double ref_f16(uint16_t h)
 {
@@ -35,10 +48,7 @@ static double ref_f16(uint16_t h)
 
 static double ref_bf16(uint16_t h)
 {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+    return bits_f32((uint32_t)h << 16);
 }
 
 static uint16_t rd16(const uint8_t *p)
@@ -177,8 +187,13 @@ static void test_type_table(void **state)
     assert_null(quant_dot(1000));
     assert_int_equal(quant_act_type(QT_Q4_0), QT_Q8_0);
     assert_int_equal(quant_act_type(QT_Q6_K), QT_Q8_K);
-    assert_int_equal(quant_act_type(QT_BF16), QT_F32);
-    assert_int_equal(quant_act_size(QT_F16, 7), 28);
+    assert_int_equal(quant_act_type(QT_BF16), QT_BF16); /* as llama.cpp's vec_dot_type */
+    assert_int_equal(quant_act_type(QT_F16), QT_F16);
+    assert_int_equal(quant_act_type(QT_F32), QT_F32);
+    assert_int_equal(quant_act_size(QT_F16, 7), 14);
+    assert_int_equal(quant_act_size(QT_F32, 7), 28);
+    assert_int_equal(quant_act_size(QT_Q4_0, 32 * 9), 2 * 288); /* groups of 8 blocks */
+    assert_int_equal(quant_act_size(QT_Q4_K, 512), 2 * 292);
 }
 
 static void test_f16_exhaustive(void **state)
@@ -195,6 +210,17 @@ static void test_f16_exhaustive(void **state)
         }
         assert_true((double)f == r);
         assert_int_equal(quant_f32_to_f16(f), h); /* every half round-trips */
+    }
+    /* the portable kernels' own branch-free conversion, via dequantization:
+     * bit-identical to quant_f16_to_f32, NaN payloads included */
+    static uint16_t all[65536];
+    static float out[65536];
+    for (uint32_t h = 0; h < 65536; h++)
+        all[h] = (uint16_t)h;
+    quant_dequant_row(QT_F16, all, out, 65536);
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = quant_f16_to_f32((uint16_t)h);
+        assert_memory_equal(&out[h], &f, 4);
     }
 }
 
@@ -339,18 +365,23 @@ static void test_quantize_q4_0(void **state)
 
 /* ---- activations ---- */
 
-/* The activation quantization, written independently: per block of bs values
- * d = amax/127, q = round-half-even(x * 127/amax). xq gets d*q. */
-static void ref_act(const float *x, double *xq, double *step, size_t n, int bs)
+/* The activation quantization, written independently from llama.cpp's x86
+ * rules: per block of bs values, q = round-half-even(x * 127/amax); the scale
+ * is amax/127 rounded to f16 for blocks of 32 (ggml's block_q8_0) and the
+ * float 1/(127/amax) for blocks of 256 (block_q8_K). xq gets scale*q and err
+ * a bound on |x - xq|: half a step, plus |q| <= 127 times the scale's own
+ * rounding. */
+static void ref_act(const float *x, double *xq, double *err, size_t n, int bs)
 {
     for (size_t b = 0; b < n; b += (size_t)bs) {
         float amax = 0.0f;
         for (int j = 0; j < bs; j++)
             amax = fmaxf(amax, fabsf(x[b + j]));
-        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        float id = amax > 0 ? 127.0f / amax : 0.0f;
+        double d = bs == 32 ? ref_f16(quant_f32_to_f16(amax / 127.0f)) : id > 0 ? 1.0f / id : 0.0f;
         for (int j = 0; j < bs; j++) {
-            xq[b + j] = (double)d * nearbyintf(x[b + j] * id);
-            step[b + j] = d;
+            xq[b + j] = d * nearbyintf(x[b + j] * id);
+            err[b + j] = amax / 127.0 / 2 + 127 * fabs(d - amax / 127.0);
         }
     }
 }
@@ -361,27 +392,58 @@ static int act_block(uint32_t wtype)
     return at == QT_Q8_0 ? 32 : at == QT_Q8_K ? 256 : 1;
 }
 
-/* The SIMD converter writes the same bytes as the portable one. */
+/* Test inputs for the activation converters: random values of mixed scale;
+ * for some sizes exact .5 ties of the int8 rounding, or values halfway
+ * between two halves (F16) or bfloat16s (BF16); a first block of zeros; for
+ * BF16, quiet and signalling NaNs (F16C keeps NaN payloads, so F16 has none);
+ * for the int8 types NaN, infinities and a block of denormals. */
+static void act_inputs(uint32_t type, float *x, size_t n, size_t nb, size_t unit)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = tu_randf(&rng) * (i % 3 ? 1.0f : 100.0f);
+    for (size_t i = 0; i < n && nb == 3; i++)
+        x[i] = (float)((int)(i % 255) - 127) * 0.5f;
+    for (size_t i = 0; i < n && nb == 5 && type == QT_BF16; i++)
+        x[i] = bits_f32((uint32_t)(tu_rand(&rng) & 0x7f7f) << 16 | 0x8000);
+    for (size_t i = 0; i < n && nb == 5 && type == QT_F16; i++) {
+        uint16_t h = (uint16_t)(tu_rand(&rng) & 0x7bfe);
+        x[i] = (float)(ref_f16(h) + ref_f16((uint16_t)(h + 1))) / 2;
+    }
+    memset(x, 0, unit * sizeof *x);
+    if (type == QT_BF16 && n > 20) {
+        x[17] = bits_f32(0x7fc00001);
+        x[18] = bits_f32(0xff800001);
+    }
+    if (type != QT_F16 && type != QT_BF16 && n >= 3 * unit) {
+        /* int8 types: NaN and infinities must give the same (defined) bytes, and
+         * a block of denormals must not overflow the rounding multiplier */
+        x[unit + 1] = NAN;
+        x[unit + 2] = INFINITY;
+        x[unit + 3] = -INFINITY;
+        for (size_t i = 2 * unit; i < 3 * unit; i++)
+            x[i] = tu_randf(&rng) * 1e-39f;
+    }
+}
+
+/* Every SIMD converter writes the same bytes as the portable one. */
 static void test_act_convert(void **state)
 {
     uint32_t type = *(const uint32_t *)*state;
-    int bs = act_block(type);
+    size_t unit = act_block(type) > 1 ? (size_t)act_block(type) : 37;
     for (size_t nb = 1; nb <= 19; nb++) {
-        size_t n = nb * (size_t)bs, sz = quant_act_size(type, n);
+        size_t n = nb * unit, sz = quant_act_size(type, n);
         float *x = malloc(n * sizeof *x);
         uint8_t *a0 = malloc(sz), *a1 = malloc(sz);
-        for (size_t i = 0; i < n; i++)
-            x[i] = tu_randf(&rng) * (i % 3 ? 1.0f : 100.0f);
-        for (size_t i = 0; i < n && nb == 3; i++)
-            x[i] = (float)((int)(i % 255) - 127) * 0.5f; /* exact .5 ties */
-        memset(x, 0, (size_t)bs * sizeof *x);            /* an all-zero block */
+        act_inputs(type, x, n, nb, unit);
         memset(a0, 0xa5, sz);
-        memset(a1, 0x5a, sz);
-        quant_set_simd(false);
+        quant_set_kernels(impls[0]);
         quant_act_convert(type, x, a0, n);
-        quant_set_simd(true);
-        quant_act_convert(type, x, a1, n);
-        assert_memory_equal(a0, a1, sz);
+        for (int k = 1; k < n_impls; k++) {
+            memset(a1, 0x5a, sz);
+            quant_set_kernels(impls[k]);
+            quant_act_convert(type, x, a1, n);
+            assert_memory_equal(a0, a1, sz);
+        }
         free(x);
         free(a0);
         free(a1);
@@ -394,7 +456,7 @@ struct dot_case {
     size_t n;
     void *w;
     float *x;
-    double *xq, *step, *wd; /* quantized activations, their block step, weights */
+    double *xq, *err, *wd; /* quantized activations, their error bound, weights */
 };
 
 static void case_init(struct dot_case *c, uint32_t type, size_t n)
@@ -403,7 +465,7 @@ static void case_init(struct dot_case *c, uint32_t type, size_t n)
     c->w = malloc(qtype_row_size(type, n));
     c->x = malloc(n * sizeof *c->x);
     c->xq = malloc(n * sizeof *c->xq);
-    c->step = malloc(n * sizeof *c->step);
+    c->err = malloc(n * sizeof *c->err);
     c->wd = malloc(n * sizeof *c->wd);
 }
 
@@ -412,14 +474,14 @@ static void case_free(struct dot_case *c)
     free(c->w);
     free(c->x);
     free(c->xq);
-    free(c->step);
+    free(c->err);
     free(c->wd);
 }
 
 /* Run the current kernel on c (activations converted here) and check it
  * against (1) the exact dot of the dequantized weights with the quantized
  * activations, up to float rounding, and (2) the dot with the unquantized
- * activations, up to the activation's rounding error (step/2 per element). */
+ * activations, up to the activation rounding error bound of ref_act(). */
 static float check_dot(uint32_t type, const struct dot_case *c)
 {
     const struct qtype_info *ti = qtype_info(type);
@@ -434,7 +496,7 @@ static float check_dot(uint32_t type, const struct dot_case *c)
         exact += c->wd[i] * c->xq[i];
         mag += fabs(c->wd[i] * c->xq[i]);
         fexact += c->wd[i] * c->x[i];
-        qerr += fabs(c->wd[i]) * c->step[i] / 2;
+        qerr += fabs(c->wd[i]) * c->err[i];
     }
     /* float error: a few roundings per block plus one add per block or lane */
     double tol = (double)(n / ti->blck + 32) * FLT_EPSILON * mag + 1e-30;
@@ -463,21 +525,28 @@ static void test_dot(void **state)
             c.x[i] = tu_randf(&rng) * (i % 7 ? 1.0f : 4.0f);
         ref_dequant(type, c.w, c.wd, c.n);
         if (bs > 1) {
-            ref_act(c.x, c.xq, c.step, c.n, bs);
+            ref_act(c.x, c.xq, c.err, c.n, bs);
         } else {
-            for (size_t i = 0; i < c.n; i++) {
-                c.xq[i] = c.x[i];
-                c.step[i] = 0;
+            for (size_t i = 0; i < c.n; i++) { /* the same float type as the weights */
+                c.xq[i] = type == QT_F16    ? ref_f16(quant_f32_to_f16(c.x[i]))
+                          : type == QT_BF16 ? ref_bf16(quant_f32_to_bf16(c.x[i]))
+                                            : c.x[i];
+                c.err[i] = fabs(c.x[i] - c.xq[i]);
             }
         }
-        quant_set_simd(false);
-        float p = check_dot(type, &c);
-        quant_set_simd(true);
-        float s = check_dot(type, &c);
         double mag = 0;
         for (size_t i = 0; i < c.n; i++)
             mag += fabs(c.wd[i] * c.xq[i]);
-        assert_true(fabs(p - s) <= (double)(c.n / unit + 32) * FLT_EPSILON * mag + 1e-30);
+        float p = 0.0f;
+        for (int m = 0; m < n_impls; m++) {
+            quant_set_kernels(impls[m]);
+            float s = check_dot(type, &c);
+            if (m == 0)
+                p = s;
+            else if (fabs(p - s) > (double)(c.n / unit + 32) * FLT_EPSILON * mag + 1e-30)
+                fail_msg("%s n=%zu: portable %.9g, %s %.9g", ti->name, c.n, (double)p, impls[m],
+                         (double)s);
+        }
         case_free(&c);
     }
 }
@@ -512,15 +581,14 @@ static void test_dot_exact(void **state)
         double want = 0;
         for (size_t i = 0; i < n; i++)
             want += wd[i] * x[i];
-        float got[2];
-        for (int simd = 0; simd < 2; simd++) {
-            quant_set_simd(simd);
+        for (int m = 0; m < n_impls; m++) {
+            quant_set_kernels(impls[m]);
             quant_act_convert(type, x, a, n);
-            got[simd] = quant_dot(type)(n, w, a);
+            float got = quant_dot(type)(n, w, a);
+            if ((double)got != want)
+                fail_msg("%s %s n=%zu: got %.9g want %.9g", ti->name, impls[m], n, (double)got,
+                         want);
         }
-        if ((double)got[0] != want || (double)got[1] != want)
-            fail_msg("%s n=%zu: portable %.9g simd %.9g want %.9g", ti->name, n, (double)got[0],
-                     (double)got[1], want);
         free(w);
         free(x);
         free(wd);
@@ -536,15 +604,15 @@ static void test_dot_extremes(void **state)
     (void)state;
     enum { N = 512 };
     float x[N];
-    static uint8_t w[N / 32 * 34], a[N / 32 * 40 + 320];
+    static uint8_t w[N / 32 * 34], a[N / 256 * sizeof(struct act_q8)];
     for (int i = 0; i < N; i++)
         x[i] = i % 2 ? -127.0f : 127.0f;
     for (int b = 0; b < N / 32; b++) {
         memcpy(w + 34 * b, &(uint16_t){0x3c00}, 2);
         memset(w + 34 * b + 2, 0x80, 32);
     }
-    for (int simd = 0; simd < 2; simd++) {
-        quant_set_simd(simd);
+    for (int m = 0; m < n_impls; m++) {
+        quant_set_kernels(impls[m]);
         quant_act_convert(QT_Q8_0, x, a, N);
         assert_true(quant_dot(QT_Q8_0)(N, w, a) == 0.0f);
         for (int i = 0; i < N; i++)
@@ -556,22 +624,22 @@ static void test_dot_extremes(void **state)
     }
     static struct blk_q6_k q6[2];
     static struct act_q8k a6[2];
-    memset(q6, 0xff, sizeof q6); /* all quants 63 -> +31, scales -1 */
+    memset(q6, 0xff, sizeof q6); /* all quants 63, i.e. +31 */
     for (int b = 0; b < 2; b++) {
-        memset(q6[b].sc, 0x80, 16); /* scale -128 */
+        memset(q6[b].sc, 0x80, 16); /* every scale -128 */
         q6[b].d = 0x3c00;
     }
     for (int i = 0; i < 512; i++)
         x[i] = 127.0f;
-    for (int simd = 0; simd < 2; simd++) {
-        quant_set_simd(simd);
+    for (int m = 0; m < n_impls; m++) {
+        quant_set_kernels(impls[m]);
         quant_act_convert(QT_Q6_K, x, a6, 512);
         assert_true(quant_dot(QT_Q6_K)(512, q6, a6) == -128.0f * 31 * 127 * 512);
     }
 }
 
-/* Rows and activations need only their natural alignment (2 bytes for the
- * f16-scaled blocks, 4 for activations): mmap'd tensors sit at any offset. */
+/* Rows need only their natural alignment (2 bytes for f16-scaled blocks and
+ * halves, 4 for F32), as mmap'd tensors have, and activations 4 bytes. */
 static void test_dot_unaligned(void **state)
 {
     (void)state;
@@ -586,13 +654,13 @@ static void test_dot_unaligned(void **state)
             void *w = wbuf + (type == QT_F32 ? 2 * off : off);
             void *a = abuf + 4 + off / 2 * 4;
             fill_random(type, w, N, 1.0f);
-            float r[2];
-            for (int simd = 0; simd < 2; simd++) {
-                quant_set_simd(simd);
+            float r[3];
+            for (int m = 0; m < n_impls; m++) {
+                quant_set_kernels(impls[m]);
                 quant_act_convert(type, x, a, N);
-                r[simd] = quant_dot(type)(N, w, a);
+                r[m] = quant_dot(type)(N, w, a);
+                assert_true(fabsf(r[0] - r[m]) <= 1e-3f * (fabsf(r[0]) + 1.0f));
             }
-            assert_true(fabsf(r[0] - r[1]) <= 1e-3f * (fabsf(r[0]) + 1.0f));
         }
     }
 }
@@ -608,10 +676,16 @@ static void test_dot_unaligned(void **state)
 
 int main(void)
 {
+    static const char *const names[] = {"portable", "avx2", "avx512"};
     quant_init();
-    quant_set_simd(true);
-    if (strcmp(quant_simd_name(), "portable") == 0)
-        fprintf(stderr, "NOTE: no SIMD kernels on this CPU; SIMD cases run the portable ones\n");
+    for (int i = 0; i < 3; i++) {
+        if (quant_set_kernels(names[i]) == 0)
+            impls[n_impls++] = names[i];
+        else
+            fprintf(stderr, "NOTE: this CPU or build has no %s kernels; not tested here\n",
+                    names[i]);
+    }
+    assert_int_equal(quant_set_kernels("no-such-kernels"), FIEF_EUNSUPPORTED);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_table),
         cmocka_unit_test(test_f16_exhaustive),
