@@ -248,15 +248,27 @@ static float dot_q4_0(size_t n, const void *w, const void *a)
 /* ---- K-quants ---- */
 
 /* Q4_K: per 64 weights, 32 bytes hold sub-block 2c in the low nibbles and
- * 2c+1 in the high ones. sc16 holds the 8 scales as int16 in both lanes. */
-INLINE __m256i idot_q4k_64(const uint8_t *q, const int8_t *a, __m256i sc16, int c)
+ * 2c+1 in the high ones. Returns the 8 sub-blocks' products, 16 int16 lanes
+ * each (lanes 0-7 from weights 0-15, 8-15 from 16-31), each lane the sum of
+ * 2 products of at most 15*127. */
+INLINE void prod_q4k_64(const uint8_t *q, const int8_t *a, __m256i *p)
 {
     const __m256i m4 = _mm256_set1_epi8(15);
     __m256i x = loadu(q);
-    __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(x, m4), loadu(a));
-    __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x, 4), m4), loadu(a + 32));
-    return _mm256_add_epi32(_mm256_madd_epi16(lo, bcast16(sc16, 2 * c, 2 * c)),
-                            _mm256_madd_epi16(hi, bcast16(sc16, 2 * c + 1, 2 * c + 1)));
+    p[0] = _mm256_maddubs_epi16(_mm256_and_si256(x, m4), loadu(a));
+    p[1] = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x, 4), m4), loadu(a + 32));
+}
+
+/* sum over sub-blocks j of scale_j * (sum of p[j]'s lanes). Three rounds of
+ * 16-bit horizontal adds total each sub-block's lanes into one (8 lanes of
+ * at most 3810: 30480 fits), sub-block j's two halves landing in lane j of
+ * each 128-bit half, so one madd with the 8 scales applies them all. */
+INLINE __m256i scale_q4k(const __m256i p[8], __m256i sc16)
+{
+    __m256i h01 = _mm256_hadd_epi16(p[0], p[1]), h23 = _mm256_hadd_epi16(p[2], p[3]);
+    __m256i h45 = _mm256_hadd_epi16(p[4], p[5]), h67 = _mm256_hadd_epi16(p[6], p[7]);
+    __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(h01, h23), _mm256_hadd_epi16(h45, h67));
+    return _mm256_madd_epi16(h, sc16);
 }
 
 /* q4k_scales() in vector registers: 8 scales then 8 mins, as bytes. Reads
@@ -287,10 +299,11 @@ static float dot_q4_k(size_t n, const void *vw, const void *va)
         __m256i m = _mm256_madd_epi16(mn2, loadu(a[i].bsums));
         accm =
             _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i].dmin) * a[i].d), _mm256_cvtepi32_ps(m), accm);
-        __m256i s = _mm256_setzero_si256();
+        __m256i p[8];
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++)
-            s = _mm256_add_epi32(s, idot_q4k_64(w[i].q + 32 * c, a[i].q + 64 * c, sc16, c));
+            prod_q4k_64(w[i].q + 32 * c, a[i].q + 64 * c, p + 2 * c);
+        __m256i s = scale_q4k(p, sc16);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i].d) * a[i].d), _mm256_cvtepi32_ps(s), acc);
     }
     return hsum_ps(_mm256_sub_ps(acc, accm));

@@ -597,8 +597,8 @@ static void test_dot_exact(void **state)
 }
 
 /* The extremes of the int8 tricks: Q8_0 weights of -128 (|w| = 128 as an
- * unsigned byte) against activations of +-127, and Q6_K's largest quants and
- * scales, must not saturate maddubs. */
+ * unsigned byte) against activations of +-127, and the largest Q6_K and Q4_K
+ * quants and scales, must not saturate maddubs or the int16 sums. */
 static void test_dot_extremes(void **state)
 {
     (void)state;
@@ -635,6 +635,21 @@ static void test_dot_extremes(void **state)
         quant_set_kernels(impls[m]);
         quant_act_convert(QT_Q6_K, x, a6, 512);
         assert_true(quant_dot(QT_Q6_K)(512, q6, a6) == -128.0f * 31 * 127 * 512);
+    }
+    /* Q4_K: all quants 15, all scales 63 (bytes 0xff), no min: the AVX2
+     * kernel sums 8 products of 15*127 in int16 (30480) */
+    static struct blk_q4_k q4[1];
+    memset(q4, 0xff, sizeof q4);
+    q4[0].d = 0x3c00;
+    q4[0].dmin = 0;
+    for (int sign = -1; sign <= 1; sign += 2) {
+        for (int i = 0; i < 256; i++)
+            x[i] = 127.0f * (float)sign;
+        for (int m = 0; m < n_impls; m++) {
+            quant_set_kernels(impls[m]);
+            quant_act_convert(QT_Q4_K, x, a6, 256);
+            assert_true(quant_dot(QT_Q4_K)(256, q4, a6) == (float)sign * 63 * 15 * 127 * 256);
+        }
     }
 }
 
