@@ -30,7 +30,8 @@ struct eng_ctx {
     float *q;            /* (BATCH, q_dim) */
     float *k, *v;        /* (BATCH, kv_dim) */
     float *hg, *hu;      /* (BATCH, n_ff) gate and up projections */
-    float *scores;       /* (n_threads, n_ctx + head_dim) attention weights, then q */
+    float *scores;       /* (n_threads, score_stride) per thread: n_ctx attention
+                            weights, then the f16 forms of q and of the weights */
     uint8_t *act[3];     /* (BATCH, act_stride) converted activations, one per act type */
     size_t act_stride;
     float *rope_inv;     /* (n_rot / 2) inverse frequencies, scaling applied */
@@ -47,19 +48,33 @@ static void *alloc_floats(size_t n, bool *ok)
     return p;
 }
 
+/* Floats per thread of attention scratch: n_ctx weights, then f16 copies of
+ * the query (head_dim) and of the weights (n_ctx), rounded up. */
 static size_t score_stride(const struct eng_ctx *c)
 {
-    return (size_t)c->n_ctx + (size_t)c->m->hp.head_dim;
+    size_t halves = quant_act_size(QT_F16, (size_t)c->m->hp.head_dim) +
+                    quant_act_size(QT_F16, (size_t)c->n_ctx);
+    return (size_t)c->n_ctx + (halves + 3) / 4 + 16;
 }
 
+static size_t mat_act(const struct mat *w, size_t cur)
+{
+    size_t n = quant_act_size(w->type, (size_t)w->n_in);
+    return n > cur ? n : cur;
+}
+
+/* Bytes of the largest converted activation row any matrix needs. */
 static size_t act_bytes_max(const struct eng_model *m)
 {
-    int32_t n = m->hp.n_ff > m->hp.n_embd ? m->hp.n_ff : m->hp.n_embd;
-    int32_t q = m->hp.n_head * m->hp.head_dim;
-    if (q > n)
-        n = q;
-    /* F32 activations are the largest form of any activation type. */
-    return (size_t)n * sizeof(float) + 64;
+    size_t n = mat_act(&m->output, 0);
+    for (int32_t i = 0; i < m->hp.n_layer; i++) {
+        const struct layer *l = &m->layers[i];
+        const struct mat *ws[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up,
+                                  &l->w_down};
+        for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++)
+            n = mat_act(ws[k], n);
+    }
+    return n;
 }
 
 static void init_rope(struct eng_ctx *c)
@@ -278,15 +293,10 @@ struct att_job {
     int32_t pos0;
 };
 
-static float round_f16(float x)
-{
-    return quant_f16_to_f32(quant_f32_to_f16(x));
-}
-
-/* One head of one token. The cache holds f16 and the products run on f16
- * operands (q and the softmax weights are rounded too), with f32 sums: the
- * numerics of llama.cpp's default attention, so log-probabilities agree with
- * miners that run it. */
+/* One head of one token. The cache holds f16 and both products take f16
+ * operands (the query and the softmax weights are converted with the f16
+ * activation rule), summed in f32: the numerics of llama.cpp's default
+ * attention, so log-probabilities agree with miners that run it. */
 static void attend_one(struct eng_ctx *c, int layer, int t, int h, int32_t p, float *sc)
 {
     const struct hparams *hp = &c->m->hp;
@@ -296,12 +306,12 @@ static void attend_one(struct eng_ctx *c, int layer, int t, int h, int32_t p, fl
     const uint16_t *kc = c->kc + lbase + (size_t)kh * hd;
     const uint16_t *vt = c->vc + lbase + (size_t)kh * hd * (size_t)c->n_ctx;
     quant_dot_fn dot = quant_dot(QT_F16);
-    float *qr = sc + c->n_ctx;
-    for (int32_t i = 0; i < hd; i++)
-        qr[i] = round_f16(q[i]);
+    uint8_t *q16 = (uint8_t *)(sc + c->n_ctx);
+    uint8_t *w16 = q16 + quant_act_size(QT_F16, (size_t)hd);
+    quant_act_convert(QT_F16, q, q16, (size_t)hd);
     float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
     for (int32_t s = 0; s <= p; s++) {
-        sc[s] = dot((size_t)hd, kc + (size_t)s * c->kv_dim, qr) * scale;
+        sc[s] = dot((size_t)hd, kc + (size_t)s * c->kv_dim, q16) * scale;
         if (sc[s] > mx)
             mx = sc[s];
     }
@@ -312,10 +322,11 @@ static void attend_one(struct eng_ctx *c, int layer, int t, int h, int32_t p, fl
     }
     float inv = (float)(1.0 / sum);
     for (int32_t s = 0; s <= p; s++)
-        sc[s] = round_f16(sc[s] * inv);
+        sc[s] *= inv;
+    quant_act_convert(QT_F16, sc, w16, (size_t)p + 1);
     float *out = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
     for (int32_t i = 0; i < hd; i++)
-        out[i] = dot((size_t)p + 1, vt + (size_t)i * (size_t)c->n_ctx, sc);
+        out[i] = dot((size_t)p + 1, vt + (size_t)i * (size_t)c->n_ctx, w16);
 }
 
 static void att_worker(void *arg, int ith, int nth)
