@@ -14,6 +14,7 @@ static const struct command {
     {"score", cmd_score, "teacher-forced log-probabilities of a completion"},
     {"tokenize", cmd_tokenize, "show the token ids and pieces of a text"},
     {"gen-model", cmd_gen_model, "write a llama GGUF with random weights (tests, benchmarks)"},
+    {"keys", cmd_keys, "create, list and revoke the API keys of a pool's customers"},
 };
 
 static void usage(FILE *f)

@@ -24,15 +24,25 @@
 
 struct store;
 
-/* Open (creating if needed, mode 0700) the data directory dir and its
- * database dir/pool.db, creating or migrating the schema, and start the write
- * thread. Returns 0, FIEF_EIO (cannot create or
- * open), FIEF_EFORMAT (a database from a newer fief) with err set. */
+/* Open (creating if needed, mode 0700, parents too) the data directory dir
+ * and its database dir/pool.db (created 0600), creating or migrating the
+ * schema, and start the write thread. Returns 0, FIEF_EIO (cannot create or
+ * open), FIEF_EFORMAT (a database from a newer fief, or not fief's) with err
+ * set. The caller frees the store with store_close. */
 int store_open(const char *dir, struct store **out, char err[FIEF_ERR_LEN]);
 /* Flushes queued writes, then closes. NULL is a no-op. */
 void store_close(struct store *s);
 /* Block until every write queued so far is committed (tests, shutdown). */
 void store_flush(struct store *s);
+
+/* The write thread's counters (for /metrics). Any thread. */
+struct store_stats {
+    uint64_t queued;    /* writes waiting now */
+    uint64_t committed; /* writes committed since open */
+    uint64_t dropped;   /* writes lost: rejected by the schema (a bug) or given up on at close */
+    uint64_t batches;   /* group commits */
+};
+void store_stats_get(struct store *s, struct store_stats *out);
 
 /* ---- API keys ----
  * A key is "fief-" followed by 43 base64url characters (256 random bits).
@@ -51,15 +61,21 @@ struct store_key {
 /* Create a key named name (may be empty). key_out gets the key text. */
 int store_key_create(struct store *s, const char *name, char key_out[STORE_KEY_LEN + 1],
                      struct store_key *info, char err[FIEF_ERR_LEN]);
-/* Check a presented key: 0 and *info when it exists and is active;
- * FIEF_ENOTFOUND when unknown or revoked (the caller answers 401 either way).
- * Constant work per call, no I/O beyond an indexed read. */
+/* Check a presented key: 0 and *info (may be NULL) when it exists and is
+ * active; FIEF_ENOTFOUND when malformed, unknown or revoked (the caller
+ * answers 401 either way); FIEF_EIO when the database fails (answer 500).
+ * One hash and one indexed read, a few microseconds; sees keys created or
+ * revoked by other processes at once. */
 int store_key_check(struct store *s, const char *key, size_t len, struct store_key *info);
-/* List keys, oldest first; cb returns non-zero to stop. */
+/* List keys, oldest first; cb returns non-zero to stop. cb must not call
+ * store_key_list itself. 0 or FIEF_EIO. */
 int store_key_list(struct store *s, int (*cb)(void *ud, const struct store_key *k), void *ud);
-/* Revoke by id (decimal) or by prefix (unique). FIEF_ENOTFOUND, FIEF_EINVAL
- * (ambiguous prefix) with err set; revoking twice is a no-op. */
-int store_key_revoke(struct store *s, const char *id_or_prefix, char err[FIEF_ERR_LEN]);
+/* Revoke by id (decimal), by unique prefix (starting "fief-", at most 12
+ * characters) or by the whole key. FIEF_ENOTFOUND, FIEF_EINVAL (ambiguous
+ * prefix, or neither form) with err set; revoking twice is a no-op. *info
+ * (may be NULL) gets the key as it now is. */
+int store_key_revoke(struct store *s, const char *id_or_prefix, struct store_key *info,
+                     char err[FIEF_ERR_LEN]);
 
 /* ---- miners ---- */
 struct store_miner {
@@ -71,14 +87,17 @@ struct store_miner {
     bool banned;
 };
 /* Record a miner's authenticated session (insert or update payout, worker,
- * last_seen). Queued. */
+ * last_seen). Queued; strings longer than their store_miner field are a
+ * caller bug, logged and dropped. */
 void store_miner_seen_async(struct store *s, const char *pubkey, const char *payout,
                             const char *worker, int64_t now_ms);
-/* 0 and *out, or FIEF_ENOTFOUND. */
+/* 0 and *out, FIEF_ENOTFOUND, or FIEF_EIO. */
 int store_miner_get(struct store *s, const char *pubkey, struct store_miner *out);
 
 /* ---- jobs and usage ---- */
 enum store_job_status { STORE_JOB_DONE = 1, STORE_JOB_CANCELLED, STORE_JOB_FAILED };
+
+#define STORE_JOB_MAX_PARTS 8 /* parts kept per job: the pool folds later failovers into the last */
 
 struct store_job_part { /* the share of a job one miner produced */
     char pubkey[65];
@@ -94,18 +113,23 @@ struct store_job {
     uint32_t completion_tokens;
     int64_t created_ms, finished_ms;
     uint32_t n_parts;          /* miners that produced tokens, in order (failover) */
-    struct store_job_part parts[8];
+    struct store_job_part parts[STORE_JOB_MAX_PARTS];
 };
-/* Record a finished job and add its usage to the key and the miners. Queued;
- * committed in a group with other writes. */
+/* Record a finished job and add its usage to the key, the miners and the
+ * pool totals. Queued (j is copied); committed in a group with other writes,
+ * a job's rows and counters all or none. A job id recorded before is
+ * ignored, so a retried write never counts twice. A miner may appear in
+ * several parts (it came back after a failover): its job count grows by one.
+ * A malformed record (empty id, unterminated string, n_parts above
+ * STORE_JOB_MAX_PARTS) is a caller bug, logged and dropped. */
 void store_job_finish_async(struct store *s, const struct store_job *j);
 
 struct store_usage {
     uint64_t requests, prompt_tokens, completion_tokens;
 };
-/* Totals for a key (all time). */
+/* Totals for a key (all time; zeros for a key with no jobs). 0 or FIEF_EIO. */
 int store_usage_for_key(struct store *s, int64_t key_id, struct store_usage *out);
-/* Pool-wide totals (jobs, tokens) for /api/pool. */
+/* Pool-wide totals (jobs, tokens) for /api/pool. 0 or FIEF_EIO. */
 int store_totals(struct store *s, struct store_usage *out);
 
 #endif

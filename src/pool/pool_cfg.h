@@ -13,6 +13,8 @@
 #define POOL_MAX_MODELS 64
 #define POOL_CFG_STR 256
 
+struct buf;
+
 struct pool_cfg_model {
     char name[65];              /* [A-Za-z0-9._:-]+, what customers put in "model" */
     char path[POOL_CFG_STR];    /* the GGUF file (only its tokenizer is read) */
@@ -26,7 +28,9 @@ struct pool_cfg {
     char listen_http[POOL_CFG_STR];   /* HOST:PORT for the HTTP API, default 0.0.0.0:8080 */
     char data_dir[POOL_CFG_STR];    /* state (SQLite), default ~/.fief/pool */
     char admin_token[POOL_CFG_STR]; /* bearer token for /admin; empty disables /admin */
-    uint32_t fee_ppm;               /* pool fee, parts per million (default 20000 = 2%) */
+    uint32_t fee_ppm;               /* pool fee, parts per million (default 20000 = 2%);
+                                       at most 500000: a pool keeping more than half of
+                                       what miners earn is a typo, not a business */
     uint32_t maturity_s;            /* earnings maturity window, seconds (default 86400) */
     double audit_rate;              /* published audit rate for new miners (default 1.0) */
     uint32_t queue_max;             /* waiting jobs per model before 429 (default 256) */
@@ -44,25 +48,45 @@ struct pool_cfg {
     struct pool_cfg_model models[POOL_MAX_MODELS];
 };
 
+/* Defaults as commented above; data_dir is $HOME/.fief/pool, or empty when
+ * there is no home directory (pool_cfg_check then asks for --data). */
 void pool_cfg_defaults(struct pool_cfg *c);
 
 /* Set one setting by name, from a file or a flag. Names are those of the INI
- * file: "name", "listen_miners", "fee" ("2%", "0.02" or "20000ppm"), ...; a
+ * file: "name", "listen_miners", "fee" ("2%", "0.02" or "20000ppm"), ...;
+ * '-' may stand for '_', so a flag --listen-http maps to listen_http. A
  * model's settings are "model.NAME.path", "model.NAME.price_in" (credits per
- * million tokens, decimal, e.g. "0.5"), "model.NAME.price_out". Returns 0 or
- * FIEF_EINVAL with err naming the setting and the accepted values. */
+ * million tokens, decimal, e.g. "0.5"; default 0, free), "model.NAME.price_out".
+ * Paths expand a leading "~". Returns 0 or FIEF_EINVAL (FIEF_ELIMIT past
+ * POOL_MAX_MODELS) with err naming the setting and the accepted values. */
 int pool_cfg_set(struct pool_cfg *c, const char *key, const char *value, char err[FIEF_ERR_LEN]);
 
-/* Load an INI file: [pool] holds the pool settings, [model NAME] sections
- * hold path/price_in/price_out. Errors name the file and line. */
+/* The --model NAME=PATH.gguf flag: model.NAME.path. */
+int pool_cfg_set_model_flag(struct pool_cfg *c, const char *arg, char err[FIEF_ERR_LEN]);
+
+/* Append a help line for every setting, as flags ("--listen-http HOST:PORT")
+ * with what it does and its default. */
+void pool_cfg_help(struct buf *b);
+
+/* Load an INI file: [pool] (or no section) holds the pool settings, [model
+ * NAME] sections hold path/price_in/price_out; docs/pool.example.ini shows
+ * every one. Relative paths in the file are relative to the file's
+ * directory. Lines are at most 198 characters. Errors (unknown section or
+ * key, bad value, syntax) name the file, line and setting: FIEF_EINVAL, or
+ * FIEF_EIO when the file cannot be read. Values already in c are kept unless
+ * the file sets them, so load the file first and apply flags after. */
 int pool_cfg_load(struct pool_cfg *c, const char *path, char err[FIEF_ERR_LEN]);
 
 /* Check the whole config after loading (at least one model, distinct
  * listeners, ...). 0 or FIEF_EINVAL with err set. */
 int pool_cfg_check(const struct pool_cfg *c, char err[FIEF_ERR_LEN]);
 
-/* "0.5" -> 500000 micro-credits, exactly (no floating point); "2%" etc. for
- * fees. Exposed for the ledger and tests. 0 or FIEF_EINVAL. */
+/* "0.5" -> 500000 micro-credits, exactly (no floating point): digits with an
+ * optional '.' and 1..6 decimals; no sign, exponent or spaces. At most
+ * INT64_MAX micro-credits (what SQL stores). Fees: "2%" (up to 4 decimals),
+ * "0.02" (up to 6) or "20000ppm", at most 50%. Exposed for the ledger and
+ * tests. 0, FIEF_EINVAL (malformed, too many decimals) or FIEF_ERANGE (too
+ * large). */
 int pool_cfg_parse_credits(const char *s, uint64_t *micro);
 int pool_cfg_parse_fee(const char *s, uint32_t *ppm);
 
