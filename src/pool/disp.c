@@ -22,7 +22,7 @@
 
 #define MAX_ATTEMPTS 4          /* miners a job may try before it fails */
 #define CANCEL_GRACE_NS 30000000000ull /* a cancelled job must be answered within */
-#define MAX_PARTS 8
+#define MAX_PARTS STORE_JOB_MAX_PARTS
 
 struct dmodel;
 
