@@ -4,6 +4,8 @@
 #ifndef FIEF_POOL_API_H
 #define FIEF_POOL_API_H
 
+#include <stdint.h>
+
 #include "common/err.h"
 
 struct pool;
@@ -16,5 +18,19 @@ int api_start(struct pool *p, const char *listen, struct api **out, char err[FIE
 int api_port(const struct api *a);
 /* Stop accepting; end every open stream (the jobs are cancelled). */
 void api_free(struct api *a);
+
+/* Counters since start, for /metrics. Loop thread only. */
+struct api_stats {
+    uint64_t requests;          /* HTTP requests received, all routes */
+    uint64_t completions;       /* generation requests accepted (chat + completions) */
+    uint64_t streams;           /*   of which streamed */
+    uint64_t cancelled;         /*   of which the customer left before the end */
+    uint64_t errors_4xx;        /* replies with a 4xx status */
+    uint64_t errors_5xx;        /* replies with a 5xx status (and failed streams) */
+    uint64_t prompt_tokens;     /* usage billed: prompts as the pool tokenized them */
+    uint64_t completion_tokens; /* usage billed: tokens delivered, all choices */
+    uint32_t open;              /* generation requests in flight now */
+};
+void api_get_stats(const struct api *a, struct api_stats *out);
 
 #endif
