@@ -11,7 +11,16 @@
  * directly. Every limit a peer could abuse is a named constant below; a
  * decoder rejects a value past its limit with FIEF_EPROTO (or FIEF_ELIMIT for
  * an over-long line) and a message naming the field, which the caller sends
- * back as an error reply before it disconnects.
+ * back as an error reply before it disconnects. Which code to send:
+ *
+ *   proto_parse   FIEF_ELIMIT, FIEF_EFORMAT -> PROTO_ERR_PARSE
+ *                 FIEF_EPROTO               -> PROTO_ERR_REQUEST
+ *                 (the line has no usable id: reply with id PROTO_NO_ID)
+ *   *_decode      FIEF_EPROTO               -> PROTO_ERR_PARAMS
+ *                 FIEF_EUNSUPPORTED         -> PROTO_ERR_VERSION (hello only)
+ *
+ * Unknown fields are ignored everywhere (forward compatibility); duplicate
+ * keys, wrong types and out-of-range values are errors.
  *
  * Ownership: decoded structs that hold arrays own them (free with the
  * matching *_clear); strings in decoded structs are copied into fixed arrays.
@@ -30,7 +39,12 @@
 #define PROTO_VERSION 1
 
 /* ---- limits ---- */
-#define PROTO_MAX_LINE (1u << 20)      /* bytes in one line, newline excluded */
+/* Bytes in one line, newline excluded. 4 MiB, not 1: the largest legal
+ * messages (a job or score at PROTO_MAX_PROMPT ids, a full tokens batch with
+ * PROTO_MAX_TOP alternatives) encode to 1.2-2.3 MB, and every legal message
+ * must fit in a line. */
+#define PROTO_MAX_LINE (1u << 22)
+#define PROTO_MAX_DEPTH 32             /* nesting of arrays/objects, checked before parsing */
 #define PROTO_MAX_ID ((1ull << 53) - 1) /* request ids and seeds: exact in any JSON */
 #define PROTO_MAX_NAME 64              /* model, worker, agent names; job ids */
 #define PROTO_MAX_TEXT 512             /* payout account, messages, URLs */
@@ -41,6 +55,15 @@
 #define PROTO_MAX_BATCH 4096           /* tokens in one "tokens" notification */
 #define PROTO_MAX_TOP 20               /* alternatives per token */
 #define PROTO_MAX_TOKEN_ID ((1 << 24) - 1)
+#define PROTO_MAX_CTX (1u << 24)       /* positions a miner may offer per job */
+#define PROTO_MAX_CAPS 8               /* capability names in one offered model */
+
+/* The id of an error reply about a line that had no usable id ("id":null). */
+#define PROTO_NO_ID UINT64_MAX
+
+/* The repetition penalty looks at the last 64 tokens of the sequence (prompt
+ * included). Fixed by the protocol, so every miner and auditor agrees. */
+#define PROTO_REPEAT_LAST_N 64
 
 /* ---- error codes (the "code" of an error reply) ---- */
 enum {
@@ -90,10 +113,15 @@ struct proto_msg {
 };
 
 /* Parse one line (without its '\n'). Returns 0, FIEF_ELIMIT (len >
- * PROTO_MAX_LINE), or FIEF_EPROTO with err set (bad JSON, bad envelope: id not
- * an integer in [0, PROTO_MAX_ID], params not an object, both result and
- * error...). An unknown method is NOT an error here: method = PM_UNKNOWN, so
- * the caller can answer PROTO_ERR_METHOD to a request. On error *out is empty. */
+ * PROTO_MAX_LINE), FIEF_EFORMAT (not JSON, not an object, nested deeper than
+ * PROTO_MAX_DEPTH, a duplicate key) or FIEF_EPROTO (bad envelope: id not an
+ * integer in [0, PROTO_MAX_ID], params or result not an object, both or
+ * neither of result and error, a known method sent as the wrong kind ...),
+ * with err set. An unknown method is NOT an error here: method = PM_UNKNOWN,
+ * so the caller can answer PROTO_ERR_METHOD to a request. Absent params
+ * become an empty object. An error reply's message is truncated to
+ * PROTO_MAX_TEXT bytes and control characters are replaced by '?'; its id is
+ * PROTO_NO_ID when the peer sent "id":null. On error *out is empty. */
 int proto_parse(const char *line, size_t len, struct proto_msg *out, char err[FIEF_ERR_LEN]);
 void proto_msg_clear(struct proto_msg *m);
 
@@ -108,12 +136,24 @@ void proto_put_request(struct buf *out, uint64_t id, enum proto_method m, json_t
 void proto_put_notify(struct buf *out, enum proto_method m, json_t *params);
 void proto_put_result(struct buf *out, uint64_t id, json_t *result);
 void proto_put_error(struct buf *out, uint64_t id, int code, const char *msg);
-/* The json_t arguments are borrowed (the caller keeps its reference). */
+/* The json_t arguments are borrowed (the caller keeps its reference); NULL
+ * params or result are sent as {}. proto_put_error writes "id":null for
+ * PROTO_NO_ID, and cleans msg (truncated to PROTO_MAX_TEXT bytes on a
+ * character boundary, invalid UTF-8 and control characters replaced by '?'). */
 
 /* ---- messages ----
  * Each *_decode reads a params/result object, validates every field against
  * the limits, and returns 0 or FIEF_EPROTO with err naming the field. Each
- * *_encode returns a new json_t object (caller json_decref's it). */
+ * *_encode returns a new json_t object (caller json_decref's it). Encoders do
+ * not validate: they trust the struct (free text is cleaned like
+ * proto_put_error's msg), and the receiving decoder checks everything.
+ *
+ * Character sets: names (worker, session, job ids, capability and scheme
+ * names) are [A-Za-z0-9._-]; model names also allow ':' and '/' (OpenAI-style
+ * names such as "org/model" or "model:tag"); agent, payout, pool name and URLs
+ * are printable ASCII; free text (messages, reasons) is UTF-8 without control
+ * characters. Lengths are in bytes. Hex is decoded in either case and stored
+ * lowercase. A required string must not be empty. */
 
 #define PROTO_KEY_HEX 64   /* ed25519 public key, hex */
 #define PROTO_SIG_HEX 128  /* ed25519 signature, hex */
@@ -127,16 +167,19 @@ struct proto_hello {
     char worker[PROTO_MAX_NAME + 1];  /* [A-Za-z0-9._-]+ */
     char payout[PROTO_MAX_TEXT + 1];  /* printable ASCII, non-empty */
 };
+/* A version other than PROTO_VERSION gives FIEF_EUNSUPPORTED with out->version
+ * set (checked before the other fields, which another version may lay out
+ * differently). */
 int proto_hello_decode(json_t *params, struct proto_hello *out, char err[FIEF_ERR_LEN]);
 json_t *proto_hello_encode(const struct proto_hello *h);
 
 /* What a pool publishes to miners (hello reply and GET /api/pool). */
 struct proto_terms {
-    char pool[PROTO_MAX_NAME + 1];
-    uint32_t fee_ppm;        /* pool fee, parts per million of each job's price */
+    char pool[PROTO_MAX_NAME + 1]; /* printable ASCII */
+    uint32_t fee_ppm;        /* pool fee, parts per million of each job's price, 0..1000000 */
     char scheme[16];         /* payout scheme name, "PPS" */
     uint32_t maturity_s;     /* seconds before earnings can be paid out */
-    double audit_rate;       /* share of jobs re-scored, for a new miner */
+    double audit_rate;       /* share of jobs re-scored, for a new miner, 0..1 */
 };
 
 struct proto_welcome {
@@ -145,13 +188,16 @@ struct proto_welcome {
     char challenge[PROTO_NONCE_HEX + 1];
     struct proto_terms terms;
 };
+/* Like hello: FIEF_EUNSUPPORTED when the pool speaks another version. */
 int proto_welcome_decode(json_t *result, struct proto_welcome *out, char err[FIEF_ERR_LEN]);
 json_t *proto_welcome_encode(const struct proto_welcome *w);
 
 /* The bytes a miner signs to prove its key: a fixed domain tag, then the
  * challenge hex, so a signature can never be replayed in another context. */
 #define PROTO_AUTH_TAG "fief-auth-v1:"
-/* Writes PROTO_AUTH_TAG + challenge into msg (cap >= 14 + 64); returns length. */
+/* Writes PROTO_AUTH_TAG + challenge (in lowercase) and a NUL into msg (cap >=
+ * 14 + 64); returns the length to sign (77), or 0 when the challenge is not
+ * PROTO_NONCE_HEX hex digits or cap is too small. */
 size_t proto_auth_message(const char *challenge_hex, char *msg, size_t cap);
 
 struct proto_auth {
@@ -160,6 +206,13 @@ struct proto_auth {
 int proto_auth_decode(json_t *params, struct proto_auth *out, char err[FIEF_ERR_LEN]);
 json_t *proto_auth_encode(const struct proto_auth *a);
 
+/* Reply to auth: the id the pool knows this miner by (logs, GET /api/miners). */
+struct proto_authed {
+    char miner[PROTO_MAX_NAME + 1]; /* [A-Za-z0-9._-]+ */
+};
+int proto_authed_decode(json_t *result, struct proto_authed *out, char err[FIEF_ERR_LEN]);
+json_t *proto_authed_encode(const struct proto_authed *a);
+
 enum { PROTO_CAP_GENERATE = 1, PROTO_CAP_SCORE = 2 };
 
 /* The pool matches offered models by digest, not by name: a miner names its
@@ -167,10 +220,10 @@ enum { PROTO_CAP_GENERATE = 1, PROTO_CAP_SCORE = 2 };
 struct proto_offer_model {
     char name[PROTO_MAX_NAME + 1];     /* the miner's own name for the file */
     char digest[PROTO_DIGEST_LEN + 1]; /* "sha256:<64 lowercase hex>" of the GGUF file */
-    uint32_t ctx;                      /* positions per job, >= 1 */
+    uint32_t ctx;                      /* positions per job, 1..PROTO_MAX_CTX */
     uint32_t slots;                    /* 1..PROTO_MAX_SLOTS */
-    double tps;                        /* measured generation tokens/s per slot, >= 0 */
-    uint32_t caps;                     /* PROTO_CAP_* */
+    double tps;                        /* measured generation tokens/s per slot, 0..1e6 */
+    uint32_t caps;                     /* PROTO_CAP_*; unknown names are ignored */
 };
 struct proto_offer {
     uint32_t n;
@@ -200,12 +253,13 @@ struct proto_job {
     uint32_t n_prompt;
     uint32_t max_tokens;            /* 1..PROTO_MAX_GEN */
     float temperature;              /* 0..100; 0 = greedy */
-    int32_t top_k;                  /* 0 = off */
-    float top_p;                    /* (0, 1]; 1 = off */
-    float min_p;                    /* [0, 1]; 0 = off */
-    float repeat_penalty;           /* [0.01, 100]; 1 = off */
+    int32_t top_k;                  /* 0..PROTO_MAX_TOKEN_ID + 1; 0 = off (optional) */
+    float top_p;                    /* [0, 1]; 1 = off (optional, default 1) */
+    float min_p;                    /* [0, 1]; 0 = off (optional) */
+    float repeat_penalty;           /* [0.01, 100]; 1 = off (optional, default 1);
+                                       window PROTO_REPEAT_LAST_N */
     uint64_t seed;                  /* 0..PROTO_MAX_ID */
-    uint32_t top_n;                 /* alternatives per token, 0..PROTO_MAX_TOP */
+    uint32_t top_n;                 /* alternatives per token, 0..PROTO_MAX_TOP (optional) */
 };
 int proto_job_decode(json_t *params, struct proto_job *out, char err[FIEF_ERR_LEN]);
 json_t *proto_job_encode(const struct proto_job *j);
@@ -215,12 +269,12 @@ void proto_job_clear(struct proto_job *j);
  * within this job as the miner received it) of ids[0]. */
 struct proto_tokens {
     char job[PROTO_MAX_NAME + 1];
-    uint32_t seq;
+    uint32_t seq;           /* seq + n <= PROTO_MAX_GEN */
     uint32_t n;             /* 1..PROTO_MAX_BATCH */
     int32_t *ids;           /* owned, n */
     float *logprobs;        /* owned, n; each <= 0 and finite */
     uint32_t top_n;         /* alternatives per token (0 when not requested) */
-    int32_t *top_ids;       /* owned, n * top_n, or NULL */
+    int32_t *top_ids;       /* owned, n * top_n (row i: token i's alternatives), or NULL */
     float *top_logprobs;    /* owned, n * top_n, or NULL */
 };
 int proto_tokens_decode(json_t *params, struct proto_tokens *out, char err[FIEF_ERR_LEN]);
@@ -232,8 +286,8 @@ enum proto_finish { PROTO_FIN_LENGTH = 1, PROTO_FIN_EOG, PROTO_FIN_CANCELLED };
 struct proto_job_done {
     enum proto_finish finish;
     uint32_t n;          /* tokens generated (the sum of all tokens notifications) */
-    double prompt_ms;    /* prefill time */
-    double gen_ms;       /* generation time */
+    double prompt_ms;    /* prefill time, >= 0 */
+    double gen_ms;       /* generation time, >= 0 */
 };
 int proto_job_done_decode(json_t *result, struct proto_job_done *out, char err[FIEF_ERR_LEN]);
 json_t *proto_job_done_encode(const struct proto_job_done *d);
@@ -258,7 +312,8 @@ json_t *proto_score_encode(const struct proto_score *s);
 void proto_score_clear(struct proto_score *s);
 
 struct proto_scored {
-    uint32_t n;             /* = n_completion of the request */
+    uint32_t n;             /* 1..PROTO_MAX_GEN; the caller checks it is the request's
+                               n_completion */
     float *logprobs;        /* owned, n: logprob of each given token */
     int32_t *top_ids;       /* owned, n: the scorer's top-1 */
     float *top_logprobs;    /* owned, n */
@@ -271,9 +326,9 @@ enum proto_notice_kind { PROTO_NOTICE_MESSAGE = 1, PROTO_NOTICE_FEE, PROTO_NOTIC
                          PROTO_NOTICE_REDIRECT };
 struct proto_notice {
     enum proto_notice_kind kind;
-    char message[PROTO_MAX_TEXT + 1];
-    char url[PROTO_MAX_TEXT + 1];   /* redirect: the pool to go to */
-    uint32_t fee_ppm;               /* fee: the new fee */
+    char message[PROTO_MAX_TEXT + 1]; /* free text; required for PROTO_NOTICE_MESSAGE */
+    char url[PROTO_MAX_TEXT + 1];   /* redirect (required): fief+tcp:// or fief+tls:// URL */
+    uint32_t fee_ppm;               /* fee (required): the new fee, 0..1000000 */
 };
 int proto_notice_decode(json_t *params, struct proto_notice *out, char err[FIEF_ERR_LEN]);
 json_t *proto_notice_encode(const struct proto_notice *n);
