@@ -447,7 +447,7 @@ static int parse_sampling(const json_t *root, struct api_req *r, struct api_err 
     if (get_real(root, "temperature", 0, 2, false, &r->temperature, e) ||
         get_real(root, "top_p", 0, 1, true, &r->top_p, e) ||
         get_real(root, "min_p", 0, 1, false, &r->min_p, e) ||
-        get_real(root, "repeat_penalty", 0, 10, true, &r->repeat_penalty, e))
+        get_real(root, "repeat_penalty", 0.01, 10, false, &r->repeat_penalty, e))
         return FIEF_EINVAL;
     if (get_int(root, "top_k", 0, 1 << 24, &v, &given, e))
         return FIEF_EINVAL;

@@ -256,7 +256,8 @@ static int start(struct disp *d, struct pjob *j, struct offer *o)
     pj.n_prompt = j->p.n_prompt + j->n_out;
     pj.prompt = xmalloc(pj.n_prompt * sizeof *pj.prompt);
     memcpy(pj.prompt, j->prompt, j->p.n_prompt * sizeof *pj.prompt);
-    memcpy(pj.prompt + j->p.n_prompt, j->toks, j->n_out * sizeof *pj.prompt);
+    if (j->n_out) /* a continuation: the tokens already delivered extend the prompt */
+        memcpy(pj.prompt + j->p.n_prompt, j->toks, j->n_out * sizeof *pj.prompt);
     pj.max_tokens = j->p.max_tokens - j->n_out;
     pj.temperature = j->p.temperature;
     pj.top_k = j->p.top_k;
@@ -500,6 +501,8 @@ static int check_tokens(const struct pjob *j, const struct attempt *a,
 static void append(struct pjob *j, const struct proto_tokens *t)
 {
     grow(j, j->n_out + t->n);
+    if (t->n == 0)
+        return;
     memcpy(j->toks + j->n_out, t->ids, t->n * sizeof *t->ids);
     memcpy(j->lps + j->n_out, t->logprobs, t->n * sizeof *t->logprobs);
     for (uint32_t i = 0; i < t->n && j->p.top_n; i++)

@@ -186,15 +186,10 @@ static void on_hello(struct mconn *mc, const struct proto_msg *m)
 {
     char err[FIEF_ERR_LEN];
     struct proto_hello h;
-    if (proto_hello_decode(m->params, &h, err)) {
-        send_error(mc, m->id, PROTO_ERR_PARAMS, err);
-        begin_close(mc, err);
-        return;
-    }
-    if (h.version != PROTO_VERSION) {
-        snprintf(err, sizeof err, "protocol version %u is not supported; this pool speaks %d",
-                 h.version, PROTO_VERSION);
-        send_error(mc, m->id, PROTO_ERR_VERSION, err);
+    int rc = proto_hello_decode(m->params, &h, err);
+    if (rc) { /* another protocol version is told so before any other complaint */
+        send_error(mc, m->id, rc == FIEF_EUNSUPPORTED ? PROTO_ERR_VERSION : PROTO_ERR_PARAMS,
+                   err);
         begin_close(mc, err);
         return;
     }
@@ -239,7 +234,9 @@ static void on_auth(struct mconn *mc, const struct proto_msg *m)
     }
     mc->state = MC_READY;
     mc->connected_ms = (int64_t)clock_wall_ms();
-    json_t *res = json_pack("{s:s}", "miner", mc->id);
+    struct proto_authed ok;
+    snprintf(ok.miner, sizeof ok.miner, "%s", mc->id);
+    json_t *res = proto_authed_encode(&ok);
     send_result(mc, m->id, res);
     json_decref(res);
     store_miner_seen_async(pool_store(mc->g->p), mc->hello.pubkey, mc->hello.payout,
@@ -391,6 +388,12 @@ static void handle(struct mconn *mc, const struct proto_msg *m)
     }
 }
 
+static void line_too_long(struct mconn *mc)
+{
+    send_error(mc, PROTO_NO_ID, PROTO_ERR_PARSE, "line longer than the protocol limit");
+    begin_close(mc, "line longer than the protocol limit");
+}
+
 static void read_cb(struct bufferevent *bev, void *arg)
 {
     struct mconn *mc = arg;
@@ -401,12 +404,12 @@ static void read_cb(struct bufferevent *bev, void *arg)
         struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
         if (eol.pos < 0) {
             if (avail > PROTO_MAX_LINE)
-                mconn_kick(mc, PROTO_ERR_PARSE, "line longer than the protocol limit");
+                line_too_long(mc);
             return;
         }
         size_t len = (size_t)eol.pos;
         if (len > PROTO_MAX_LINE) {
-            mconn_kick(mc, PROTO_ERR_PARSE, "line longer than the protocol limit");
+            line_too_long(mc);
             return;
         }
         const char *line = (const char *)evbuffer_pullup(in, (ev_ssize_t)(len + 1));
@@ -414,8 +417,12 @@ static void read_cb(struct bufferevent *bev, void *arg)
         char err[FIEF_ERR_LEN];
         int rc = proto_parse(line, len, &m, err);
         evbuffer_drain(in, len + 1);
-        if (rc) {
-            mconn_kick(mc, PROTO_ERR_PARSE, err);
+        if (rc) { /* the id could not be read: reply to no id, then drop */
+            int code = rc == FIEF_EPROTO ? PROTO_ERR_REQUEST : PROTO_ERR_PARSE;
+            send_error(mc, PROTO_NO_ID, code, err);
+            log_notice("miner %s (%s): protocol error %d: %s; disconnecting",
+                       mc->id[0] ? mc->id : "-", mc->peer, code, err);
+            begin_close(mc, err);
             return;
         }
         handle(mc, &m);
