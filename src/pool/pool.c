@@ -201,7 +201,7 @@ json_t *pool_models_json(struct pool *p)
             arr, json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:i, s:i, s:i, s:i, s:f}",
                            "name", m->name, "digest", m->digest, "arch", m->arch, "context",
                            (int)m->n_ctx_train, "chat_template", eng_chat_family_name(m->chat),
-                           "price_in", (json_int_t)m->price_in, "price_out",
+                           "price_in_micro", (json_int_t)m->price_in, "price_out_micro",
                            (json_int_t)m->price_out, "miners", (int)st.miners, "slots",
                            (int)st.slots, "busy", (int)st.busy, "queued", (int)st.queued,
                            "tps", st.tps));
