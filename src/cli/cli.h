@@ -18,6 +18,9 @@ int cmd_score(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_gen_model(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
+int cmd_miner(int argc, char **argv);
 
 /* Parse a number in [lo, hi]; on failure print "fief CMD: bad value for
  * OPT: ..." and return CLI_USAGE. */

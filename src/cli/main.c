@@ -14,7 +14,10 @@ static const struct command {
     {"score", cmd_score, "teacher-forced log-probabilities of a completion"},
     {"tokenize", cmd_tokenize, "show the token ids and pieces of a text"},
     {"gen-model", cmd_gen_model, "write a llama GGUF with random weights (tests, benchmarks)"},
+    {"pool", cmd_pool, "run the pool server: miners on one port, the OpenAI API on another"},
+    {"demo", cmd_demo, "a pool and a local miner, ready to try with curl"},
     {"keys", cmd_keys, "create, list and revoke the API keys of a pool's customers"},
+    {"miner", cmd_miner, "serve models to a pool and earn for the tokens"},
 };
 
 static void usage(FILE *f)
