@@ -5,6 +5,7 @@
  * request to its reply or to the customer's disconnect, whichever comes first;
  * its jobs are cancelled when it dies early, so no callback outlives it. */
 #include "pool/api.h"
+#include "pool/metrics.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -601,9 +602,23 @@ static void handle_pool_view(struct api *a, struct evhttp_request *req, const ch
     reply_json(a, req, 200, j);
 }
 
+static void handle_metrics(struct api *a, struct evhttp_request *req)
+{
+    struct buf b;
+    buf_init(&b);
+    metrics_render(a->p, &a->stats, &b);
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, b.data, b.len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_send_reply(req, 200, "OK", out);
+    evbuffer_free(out);
+    buf_deinit(&b);
+}
+
 /* ---- routing ---- */
 
-enum route { R_NONE, R_CHAT, R_CMPL, R_MODELS, R_MODEL, R_VIEW, R_HEALTH };
+enum route { R_NONE, R_CHAT, R_CMPL, R_MODELS, R_MODEL, R_VIEW, R_HEALTH, R_METRICS };
 
 static enum route route_of(const char *path, enum evhttp_cmd_type *want)
 {
@@ -622,6 +637,7 @@ static enum route route_of(const char *path, enum evhttp_cmd_type *want)
         {"/api/miners", false, EVHTTP_REQ_GET, R_VIEW},
         {"/api/miners/", true, EVHTTP_REQ_GET, R_VIEW},
         {"/health", false, EVHTTP_REQ_GET, R_HEALTH},
+        {"/metrics", false, EVHTTP_REQ_GET, R_METRICS},
     };
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
         size_t n = strlen(table[i].path);
@@ -664,6 +680,7 @@ static void dispatch(struct api *a, struct evhttp_request *req, enum route rt,
     case R_MODEL: return handle_models(a, req, path + strlen("/v1/models/"));
     case R_VIEW: return handle_pool_view(a, req, path);
     case R_HEALTH: return reply_json(a, req, 200, json_pack("{s:s}", "status", "ok"));
+    case R_METRICS: return handle_metrics(a, req);
     default: break;
     }
 }

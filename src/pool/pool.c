@@ -169,6 +169,11 @@ int pool_miner_port(const struct pool *p)
     return gw_port(p->gw);
 }
 
+uint32_t pool_miners_online(struct pool *p)
+{
+    return gw_miners_online(p->gw);
+}
+
 /* ---- public views ---- */
 
 json_t *pool_info_json(struct pool *p)

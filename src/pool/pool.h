@@ -6,6 +6,7 @@
 #define FIEF_POOL_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "pool/pool_cfg.h"
@@ -35,6 +36,8 @@ struct pool_models *pool_models(struct pool *p);
 /* The port the HTTP API / miner gateway listen on (after binding port 0). */
 int pool_http_port(const struct pool *p);
 int pool_miner_port(const struct pool *p);
+/* Authenticated miner connections now. */
+uint32_t pool_miners_online(struct pool *p);
 
 /* Public JSON views (new references): GET /api/pool, /api/models,
  * /api/miners, /api/miners/{id} (NULL when unknown). */

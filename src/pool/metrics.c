@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* Prometheus text exposition of the pool: HTTP and token counters, miners,
+ * per-model capacity and load. Names follow Prometheus conventions
+ * (fief_ prefix, _total for counters). */
+#include "pool/metrics.h"
+#include "pool/disp.h"
+#include "pool/gw.h"
+#include "pool/models.h"
+#include "pool/pool.h"
+
+#include <stdint.h>
+
+static void metric(struct buf *b, const char *name, const char *type, const char *help,
+                   double v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
+
+/* One gauge family with a sample per model. */
+static void per_model(struct buf *b, struct pool *p, const char *name, const char *help,
+                      size_t field)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    struct pool_models *ms = pool_models(p);
+    for (size_t i = 0; i < models_count(ms); i++) {
+        struct pool_model *m = models_at(ms, i);
+        struct disp_model_stats st;
+        disp_model_stats(pool_disp(p), m, &st);
+        double v = field == 0 ? st.miners : field == 1 ? st.slots : field == 2 ? st.busy
+                 : field == 3 ? st.queued : st.tps;
+        buf_printf(b, "%s{model=\"%s\"} %.17g\n", name, m->name, v);
+    }
+}
+
+void metrics_render(struct pool *p, const struct api_stats *st, struct buf *out)
+{
+    metric(out, "fief_http_requests_total", "counter", "HTTP requests received.",
+           (double)st->requests);
+    metric(out, "fief_http_4xx_total", "counter", "Replies with a 4xx status.",
+           (double)st->errors_4xx);
+    metric(out, "fief_http_5xx_total", "counter", "Replies with a 5xx status.",
+           (double)st->errors_5xx);
+    metric(out, "fief_generations_total", "counter", "Generation requests accepted.",
+           (double)st->completions);
+    metric(out, "fief_streams_total", "counter", "Generation requests streamed.",
+           (double)st->streams);
+    metric(out, "fief_cancelled_total", "counter", "Requests the customer left early.",
+           (double)st->cancelled);
+    metric(out, "fief_prompt_tokens_total", "counter", "Prompt tokens billed.",
+           (double)st->prompt_tokens);
+    metric(out, "fief_completion_tokens_total", "counter", "Completion tokens billed.",
+           (double)st->completion_tokens);
+    metric(out, "fief_generations_open", "gauge", "Generation requests in flight.",
+           (double)st->open);
+    metric(out, "fief_jobs_total", "counter", "Jobs finished (one per choice).",
+           (double)disp_jobs_total(pool_disp(p)));
+    metric(out, "fief_relay_tokens_per_second", "gauge", "Completion tokens relayed per second.",
+           disp_tokens_per_s(pool_disp(p)));
+    metric(out, "fief_miners_online", "gauge", "Authenticated miner connections.",
+           (double)pool_miners_online(p));
+    per_model(out, p, "fief_model_miners", "Miners serving the model.", 0);
+    per_model(out, p, "fief_model_slots", "Slots offered for the model.", 1);
+    per_model(out, p, "fief_model_busy", "Slots running a job.", 2);
+    per_model(out, p, "fief_model_queued", "Jobs waiting for a slot.", 3);
+    per_model(out, p, "fief_model_tps", "Reported tokens per second, all slots.", 4);
+}
