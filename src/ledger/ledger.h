@@ -29,7 +29,17 @@
  * write thread and committed in groups, so a request never waits on the
  * disk. What the loop must see at once (a customer's spendable credit) is
  * the committed balance plus the effect of this process's writes still in
- * the queue, which the ledger tracks in memory. */
+ * the queue, which the ledger tracks in memory: each queued hold or
+ * settlement carries its change to the key's balance; the write thread
+ * records the last sequence number it committed in the same transaction
+ * (table writers), so a read knows exactly which queued changes its
+ * snapshot already holds, and drops them from memory after the commit.
+ * Settlement notices (receipts) are made on the write thread after the
+ * commit and handed to the loop through ledger_on_settled's wake-up and
+ * ledger_settled_poll.
+ *
+ * One pool per database: `fief pool` takes ledger_pool_lock, and
+ * ledger_release_stale_holds releases every open hold but its own. */
 #ifndef FIEF_LEDGER_H
 #define FIEF_LEDGER_H
 
@@ -94,18 +104,23 @@ void ledger_format_credits(int64_t micro, char *out, size_t cap);
  * process's queued changes. 0 or FIEF_EIO. */
 int ledger_available(struct store *s, int64_t key_id, int64_t *out);
 
-/* Reserve amount for request req (an id unique per request) if the key can
- * afford it: 0, or FIEF_ELIMIT (not enough credit: the caller answers 402
- * with the available amount), FIEF_EIO. The hold is queued; the in-memory
- * view changes at once, so concurrent requests cannot overspend. */
-int ledger_hold(struct store *s, int64_t key_id, const char *req, int64_t amount,
-                char err[FIEF_ERR_LEN]);
+/* Reserve amount for request req (an id unique per request, at most 64
+ * bytes) if the key can afford it: 0, or FIEF_ELIMIT (not enough credit:
+ * the caller answers 402 with err, which says what is available and what
+ * the request may cost), FIEF_ESTATE (idem is not NULL or "" and a request
+ * of this key with the same Idempotency-Key is still running or its
+ * settlement is not yet committed: answer 409), FIEF_EINVAL (bad amount,
+ * empty or over-long req or idem, req already held), FIEF_EIO. The hold is
+ * queued; the in-memory view changes at once, so concurrent requests cannot
+ * overspend. */
+int ledger_hold(struct store *s, int64_t key_id, const char *req, const char *idem,
+                int64_t amount, char err[FIEF_ERR_LEN]);
 
 /* What a finished request owes and to whom. */
 struct ledger_settlement {
     char req[65];             /* the request id the hold was placed with */
     int64_t key_id;
-    int64_t held;             /* the hold to release */
+    int64_t held;             /* informative: the ledger releases the amount it held */
     char model[65];
     char digest[72];          /* of the model file, for the receipt */
     uint64_t price_in, price_out; /* micro-credits per million tokens */
@@ -113,41 +128,69 @@ struct ledger_settlement {
     uint32_t prompt_tokens, completion_tokens; /* as the pool counted them */
     uint32_t n_parts;         /* miners and the tokens each produced */
     struct store_job_part parts[STORE_JOB_MAX_PARTS];
-    int64_t created_ms;
-    /* Idempotency: when idem[0], the response (status, content type, body)
-     * is stored with the settlement, in the same transaction, so a retry
-     * with the same key gets it back and is never charged again. */
+    int64_t created_ms;       /* the receipt's time; 0: now */
+    /* Idempotency: when idem[0] and the request produced tokens, the
+     * response (status, content type, body) is stored with the settlement,
+     * in the same transaction, so a retry with the same key gets it back and
+     * is never charged again. A request that produced nothing stores
+     * nothing: its retry runs again (it was not charged either). */
     char idem[129];
     int http_status;
     char content_type[64];
-    char *body;               /* owned by the caller; copied */
+    const char *body;         /* owned by the caller; copied */
     size_t body_len;
 };
 
-/* Called on the loop thread once a settlement is committed, with the signed
- * receipt (JSON text, see ledger_receipt_*), e.g. to send it to the miners. */
+/* Called for each committed settlement with its signed receipt (JSON text,
+ * see ledger_receipt_*), e.g. to send it to the miners; req and
+ * receipt_json are valid during the call only. */
 typedef void (*ledger_settled_cb)(void *ud, const char *req, const char *receipt_json);
+/* Wakes the thread that polls; see ledger_on_settled. */
+typedef void (*ledger_wake_cb)(void *ud);
 
 /* Queue the settlement: release the hold, charge the cost (computed here
- * from the prices and counts, so a caller cannot get it wrong), pay each
- * miner its share as PENDING, the fee to POOL_FEE, store the receipt and the
- * idempotent response. A request that produced no token costs nothing (the
- * hold is just released). Never fails: a write the database refuses is
- * logged and the hold stays until the next start releases it. */
+ * from the prices and counts, so a caller cannot get it wrong, and never
+ * above the hold), pay each miner its share as PENDING, the fee to
+ * POOL_FEE, store the signed receipt and the idempotent response. A request
+ * that produced no completion token costs nothing (the hold is just
+ * released). Never fails: a settlement for a request this store holds
+ * nothing for is logged and ignored; a write the database refuses is logged
+ * and the hold stays until the next start releases it. The receipt is
+ * signed here, with the key ledger_set_signer gave (by default the pool key
+ * in the data directory). */
 void ledger_settle(struct store *s, const struct ledger_settlement *st);
-void ledger_on_settled(struct store *s, ledger_settled_cb cb, void *ud);
+
+/* Settlement notices. After the write thread commits settlements it queues
+ * a notice for each and calls wake(ud) ON THE WRITE THREAD: wake must only
+ * signal the loop (event_active() on an event of a base with
+ * evthread_use_pthreads, or a write to a pipe) and must not call the
+ * ledger. The loop then calls ledger_settled_poll, which calls cb on the
+ * caller's thread for every notice queued so far and returns how many.
+ * Until ledger_on_settled is called no notice is kept. Pass wake = NULL to
+ * stop (notices still queued are dropped). */
+void ledger_on_settled(struct store *s, ledger_wake_cb wake, void *ud);
+int ledger_settled_poll(struct store *s, ledger_settled_cb cb, void *ud);
 
 /* The cost a settlement will charge (what ledger_settle computes), for the
  * "cost" field of the response. */
 int64_t ledger_settlement_cost(const struct ledger_settlement *st);
 
-/* At pool start: release every hold left by a pool that died (its requests
- * died with it). Synchronous. Returns the number released, or a negative
- * FIEF_E* code. */
+/* At pool start: release every open hold but this store's own (their
+ * requests died with the pool that placed them). Synchronous. Returns the
+ * number released, or a negative FIEF_E* code. */
 int ledger_release_stale_holds(struct store *s, char err[FIEF_ERR_LEN]);
 
+/* One pool per data directory: take an exclusive lock on DIR/pool.lock
+ * (flock, released when the process exits or closes *fd). 0, FIEF_ESTATE
+ * (another process holds it: a pool is running), FIEF_EIO. And whether a
+ * process holds it now (for `fief ledger check`). */
+int ledger_pool_lock(const char *dir, int *fd, char err[FIEF_ERR_LEN]);
+bool ledger_pool_running(const char *dir);
+
 /* Idempotency: 0 and the stored response (caller frees *body) when
- * (key_id, idem) was settled before; FIEF_ENOTFOUND when not. */
+ * (key_id, idem) was settled before, committed or still queued;
+ * FIEF_ESTATE while a request with that key is still running;
+ * FIEF_ENOTFOUND when not; FIEF_EIO. */
 int ledger_idem_get(struct store *s, int64_t key_id, const char *idem, int *status,
                     char content_type[64], char **body, size_t *body_len);
 
@@ -180,9 +223,23 @@ int ledger_payout_cancel(struct store *s, int64_t batch_id, char err[FIEF_ERR_LE
 /* ---- reading the books ---- */
 
 struct ledger_miner_balance {
-    int64_t pending, available, paying, paid;
+    int64_t pending, available, paying, paid; /* paid: in confirmed batches */
 };
+/* A miner's committed balances (zeros for an unknown miner). 0 or FIEF_EIO. */
 int ledger_miner_balance(struct store *s, const char *pubkey, struct ledger_miner_balance *out);
+
+struct ledger_key_balance {
+    int64_t available; /* what ledger_available says */
+    int64_t held;      /* in holds of requests in flight, queued ones included */
+    int64_t spent;     /* charged by committed settlements */
+    int64_t deposited; /* by committed deposits */
+};
+/* A customer's money for /api/account. 0 or FIEF_EIO. */
+int ledger_key_balance(struct store *s, int64_t key_id, struct ledger_key_balance *out);
+
+/* The committed balance of one account (owner: the key id in decimal, the
+ * miner's pubkey, or "" for the pool's own accounts); 0 for an account
+ * never posted to, and on a read error (logged). */
 int64_t ledger_balance(struct store *s, enum ledger_kind kind, const char *owner);
 
 /* ---- receipts ----
@@ -193,11 +250,16 @@ int64_t ledger_balance(struct store *s, enum ledger_kind kind, const char *owner
  * digest, prompt_tokens, completion_tokens, price_in, price_out, cost, fee,
  * fee_ppm, miners [{miner, tokens, amount}], time_ms, signature. */
 
-/* The pool's signing key, created (mode 0600) in dir on first use. */
+#define LEDGER_KEY_FILE "pool.key"
+
+/* The pool's signing key DIR/pool.key, created (mode 0600) on first use. A
+ * file that is not a well-formed key is refused, never overwritten. 0,
+ * FIEF_EIO, FIEF_EFORMAT with err set. */
 int ledger_pool_key(const char *dir, unsigned char pk[32], unsigned char sk[64],
                     char err[FIEF_ERR_LEN]);
 /* Who signs this store's receipts (the pool, before its first settlement):
- * the pool's name and key pair are copied. */
+ * the pool's name and key pair are copied. Without it the first settlement
+ * loads the data directory's pool key and signs as "fief". */
 void ledger_set_signer(struct store *s, const char *pool_name, const unsigned char pk[32],
                        const unsigned char sk[64]);
 /* Stored receipt of a request (caller frees), or NULL. */
@@ -208,12 +270,23 @@ int ledger_receipt_verify(const char *json, const char *pubkey_hex, char err[FIE
 
 /* ---- invariants ---- */
 
-/* Check the books: every transaction sums to zero; every balance equals the
- * sum of its postings; no CUSTOMER balance is negative; no HELD balance is
- * negative; every open hold belongs to a request with no settlement (and,
- * when pool_running is false, there is no open hold at all); payouts are in
- * exactly one state. Each violation is reported through report (one line,
- * with the offending rows). Returns the number of violations, or < 0. */
+/* Check the books, reading committed rows only:
+ *  - every transaction's postings sum to zero, and it has some;
+ *  - every posting names an existing transaction and account;
+ *  - every balance equals the sum of its account's postings;
+ *  - no CUSTOMER, HELD, PENDING, AVAILABLE or PAYING balance is negative;
+ *  - each key's HELD balance equals its open holds; each miner's PENDING
+ *    its unmatured earnings; each miner's PAYING its lines in open batches;
+ *  - no open hold belongs to a settled request, and when pool_running is
+ *    false there is no open hold at all;
+ *  - every settled or released hold has its transaction; every settlement's
+ *    cost is at most its hold and its shares and fee add up to its cost;
+ *  - every payout batch is in exactly one state (created, confirmed,
+ *    cancelled) with the transactions that state needs, and its lines add
+ *    up to its total.
+ * Each violation is reported through report (one line, naming the
+ * offending rows). Returns the number of violations, or < 0 when the books
+ * cannot be read. */
 int ledger_check(struct store *s, bool pool_running,
                  void (*report)(void *ud, const char *line), void *ud);
 

@@ -2,9 +2,11 @@
 /* Opening and closing a store, and its write thread: writes queued by the
  * *_async calls are taken all at once and committed in one transaction per
  * group, so the event loop never waits on the disk and a busy pool pays one
- * fsync for many writes. */
+ * fsync (or one round of PostgreSQL commits) for many writes. */
 #include "ledger/store_impl.h"
 
+#include "common/clock.h"
+#include "common/digest.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -22,28 +24,74 @@
 #define RETRY_MIN_MS 100  /* first wait after a failed group commit */
 #define RETRY_MAX_MS 5000 /* waits double up to this */
 #define CLOSE_RETRIES 3   /* at close, give up on a failing group after this many tries */
+/* Writes per group commit. PostgreSQL keeps every version of a row a
+ * transaction updates and walks them on the next update, so a group that
+ * updates the fee account N times costs O(N^2): keep its groups small. One
+ * SQLite group may be large (one fsync), but a cap bounds the work a
+ * failing group repeats. */
+#define GROUP_MAX_SQLITE 8192
+#define GROUP_MAX_PG 256
 
 struct store {
-    char path[PATH_MAX];  /* dir/pool.db */
-    struct store_conn rd; /* the caller's connection */
-    struct store_conn wr; /* the write thread's connection */
+    char dir[PATH_MAX];
+    char target[PATH_MAX]; /* dir/pool.db or the URL */
+    char writer_id[33];    /* random per open: this store's row in writers */
+    struct db *rd;         /* the caller's connection */
+    struct db *wr;         /* the write thread's connection */
+    struct ledger_mem *mem;
+    uint64_t group_max;    /* ops per group commit */
     pthread_t thread;
     bool thread_started;
 
     pthread_mutex_t mu;  /* guards everything below */
     pthread_cond_t work; /* the write thread waits here for ops or closing */
-    pthread_cond_t done; /* flushers and a full queue wait here for commits */
+    pthread_cond_t done; /* flushers and a full queue wait here */
     struct store_op *head, *tail;
-    uint64_t pushed;   /* ops queued since open */
-    uint64_t finished; /* ops committed or dropped */
+    uint64_t pushed;    /* ops queued since open; the last one's seq */
+    uint64_t committed; /* ops whose group ended (committed or dropped): frees queue space */
+    uint64_t finished;  /* ops whose done hooks ran too: what store_flush waits for */
     uint64_t dropped;
     uint64_t batches;
     bool closing;
 };
 
-struct store_conn *store_rconn(struct store *s)
+struct db *store_rconn(struct store *s)
 {
-    return &s->rd;
+    return s->rd;
+}
+
+const char *store_writer_id(struct store *s)
+{
+    return s->writer_id;
+}
+
+const char *store_dir(struct store *s)
+{
+    return s->dir;
+}
+
+struct ledger_mem *store_ledger(struct store *s)
+{
+    return s->mem;
+}
+
+const char *store_backend(struct store *s)
+{
+    return db_kind(s->rd) == DB_PG ? "postgres" : "sqlite";
+}
+
+bool store_field_ok(const char *s, size_t cap)
+{
+    return strnlen(s, cap) < cap;
+}
+
+bool store_fit(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        return false;
+    memcpy(dst, src ? src : "", n + 1);
+    return true;
 }
 
 /* ---- directory ---- */
@@ -94,47 +142,64 @@ static bool is_closing(struct store *s)
     return c;
 }
 
-static int run_stmt(struct store_conn *c, enum store_stmt_id id)
-{
-    sqlite3_stmt *st = store_stmt(c, id);
-    return st ? store_exec_stmt(c, st) : FIEF_EIO;
-}
-
 /* One op. Careful mode wraps it in a savepoint, so a write the schema
- * rejects is rolled back alone and counted in *dropped; otherwise such a
- * write fails the group with FIEF_EINVAL. Any other failure is FIEF_EIO. */
-static int apply_op(struct store_conn *c, const struct store_op *op, bool careful,
-                    uint64_t *dropped)
+ * rejects is rolled back alone and marked dropped; otherwise such a write
+ * fails the group with FIEF_EINVAL. Any other failure is FIEF_EIO. */
+static int apply_op(struct db *c, struct store_op *op, bool careful, uint64_t *dropped)
 {
     if (!careful) {
         int rc = op->apply(c, op);
         return rc == 0 || rc == FIEF_EINVAL ? rc : FIEF_EIO;
     }
-    if (run_stmt(c, ST_SAVEPOINT))
+    if (db_savepoint(c))
         return FIEF_EIO;
     int rc = op->apply(c, op);
     if (rc == FIEF_EINVAL) {
         log_err("store: dropped a %s write the database rejected", op->what);
+        op->dropped = true;
         (*dropped)++;
-        if (run_stmt(c, ST_ROLLBACK_TO))
+        if (db_rollback_to(c))
             return FIEF_EIO;
     } else if (rc) {
         return FIEF_EIO;
     }
-    return run_stmt(c, ST_RELEASE) ? FIEF_EIO : 0;
+    return db_release(c) ? FIEF_EIO : 0;
+}
+
+static const char sql_writer_seq[] =
+    "INSERT INTO writers (id, seq, updated_ms) VALUES (?1, ?2, ?3) ON CONFLICT (id)"
+    " DO UPDATE SET seq = excluded.seq, updated_ms = excluded.updated_ms";
+
+/* Record the group's last sequence number in the group's transaction. */
+static int record_seq(struct store *s, uint64_t seq)
+{
+    struct db_stmt *st = db_sql(s->wr, sql_writer_seq);
+    if (!st)
+        return FIEF_EIO;
+    db_bind_text(st, 1, s->writer_id);
+    db_bind_i64(st, 2, (int64_t)seq);
+    db_bind_i64(st, 3, (int64_t)clock_wall_ms());
+    return db_exec(st) ? FIEF_EIO : 0;
 }
 
 static int apply_group_once(struct store *s, struct store_op *ops, bool careful, uint64_t *dropped)
 {
-    struct store_conn *c = &s->wr;
+    struct db *c = s->wr;
+    struct store_op *last = ops;
     *dropped = 0;
-    int rc = run_stmt(c, ST_BEGIN);
+    for (struct store_op *op = ops; op; op = op->next) {
+        op->dropped = false;
+        last = op;
+    }
+    int rc = db_begin(c);
     for (struct store_op *op = ops; op && !rc; op = op->next)
         rc = apply_op(c, op, careful, dropped);
     if (!rc)
-        rc = run_stmt(c, ST_COMMIT);
-    if (rc && sqlite3_get_autocommit(c->db) == 0)
-        run_stmt(c, ST_ROLLBACK);
+        rc = record_seq(s, last->seq);
+    if (!rc)
+        rc = db_commit(c);
+    if (rc && db_in_txn(c))
+        db_rollback(c);
     return rc;
 }
 
@@ -154,9 +219,9 @@ static void sleep_ms(unsigned ms)
 }
 
 /* Commit a group, retrying while the database fails (disk full, locked
- * beyond the busy timeout): a queued write is part of the books and is
- * worth waiting for. At close, give up after a few tries so shutdown ends.
- * Returns how many of the group's n ops were dropped. */
+ * beyond the busy timeout, server gone): a queued write is part of the
+ * books and is worth waiting for. At close, give up after a few tries so
+ * shutdown ends. Returns how many of the group's n ops were dropped. */
 static uint64_t commit_group(struct store *s, struct store_op *ops, uint64_t n)
 {
     unsigned wait = RETRY_MIN_MS;
@@ -165,55 +230,86 @@ static uint64_t commit_group(struct store *s, struct store_op *ops, uint64_t n)
         if (apply_group(s, ops, &dropped) == 0)
             return dropped;
         if (is_closing(s) && attempt >= CLOSE_RETRIES) {
-            log_err("store: %s: giving up on %llu queued writes at shutdown", s->path,
+            log_err("store: %s: giving up on %llu queued writes at shutdown", s->target,
                     (unsigned long long)n);
+            for (struct store_op *op = ops; op; op = op->next)
+                op->dropped = true;
             return n;
         }
-        log_err("store: %s: group commit of %llu writes failed; retrying in %u ms", s->path,
+        log_err("store: %s: group commit of %llu writes failed; retrying in %u ms", s->target,
                 (unsigned long long)n, wait);
         sleep_ms(wait);
         wait = wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wait * 2;
     }
 }
 
+/* After the group: free queue space first (a pusher waiting for it may hold
+ * a lock a done hook needs), then run the hooks, then count the ops as
+ * finished for store_flush. */
+static void group_ended(struct store *s, struct store_op *ops, uint64_t n, uint64_t dropped)
+{
+    pthread_mutex_lock(&s->mu);
+    s->committed += n;
+    pthread_cond_broadcast(&s->done);
+    pthread_mutex_unlock(&s->mu);
+    while (ops) {
+        struct store_op *next = ops->next;
+        if (ops->done)
+            ops->done(s, ops, !ops->dropped);
+        free(ops);
+        ops = next;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->finished += n;
+    s->dropped += dropped;
+    s->batches++;
+    pthread_cond_broadcast(&s->done);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Take up to group_max ops off the queue (lock held); *n gets the count. */
+static struct store_op *take_group_locked(struct store *s, uint64_t *n)
+{
+    struct store_op *ops = s->head, *last = NULL;
+    *n = 0;
+    for (struct store_op *op = ops; op && *n < s->group_max; op = op->next) {
+        last = op;
+        (*n)++;
+    }
+    if (last) {
+        s->head = last->next;
+        last->next = NULL;
+        if (!s->head)
+            s->tail = NULL;
+    }
+    return ops;
+}
+
 static void *writer_main(void *arg)
 {
     struct store *s = arg;
     for (;;) {
+        uint64_t n;
         pthread_mutex_lock(&s->mu);
         while (!s->head && !s->closing)
             pthread_cond_wait(&s->work, &s->mu);
-        struct store_op *ops = s->head;
-        s->head = s->tail = NULL;
+        struct store_op *ops = take_group_locked(s, &n);
         pthread_mutex_unlock(&s->mu);
         if (!ops)
             break; /* closing, and nothing left */
-        uint64_t n = 0;
-        for (struct store_op *op = ops; op; op = op->next)
-            n++;
-        uint64_t dropped = commit_group(s, ops, n);
-        while (ops) {
-            struct store_op *next = ops->next;
-            free(ops);
-            ops = next;
-        }
-        pthread_mutex_lock(&s->mu);
-        s->finished += n;
-        s->dropped += dropped;
-        s->batches++;
-        pthread_cond_broadcast(&s->done);
-        pthread_mutex_unlock(&s->mu);
+        group_ended(s, ops, n, commit_group(s, ops, n));
     }
     return NULL;
 }
 
-void store_op_push(struct store *s, struct store_op *op)
+uint64_t store_op_push(struct store *s, struct store_op *op)
 {
     op->next = NULL;
     pthread_mutex_lock(&s->mu);
-    if (s->pushed - s->finished >= STORE_QUEUE_MAX) {
-        log_warn("store: %s: %u writes waiting for the disk; waiting", s->path, STORE_QUEUE_MAX);
-        while (s->pushed - s->finished >= STORE_QUEUE_MAX)
+    if (s->pushed - s->committed >= STORE_QUEUE_MAX) {
+        log_warn("store: %s: %u writes waiting for the database; waiting", s->target,
+                 STORE_QUEUE_MAX);
+        while (s->pushed - s->committed >= STORE_QUEUE_MAX)
             pthread_cond_wait(&s->done, &s->mu);
     }
     if (s->tail)
@@ -221,9 +317,10 @@ void store_op_push(struct store *s, struct store_op *op)
     else
         s->head = op;
     s->tail = op;
-    s->pushed++;
+    uint64_t seq = op->seq = ++s->pushed;
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->mu);
+    return seq;
 }
 
 void store_flush(struct store *s)
@@ -249,16 +346,51 @@ void store_stats_get(struct store *s, struct store_stats *out)
 
 static int open_conns(struct store *s, char err[FIEF_ERR_LEN])
 {
-    int rc = store_conn_open(&s->wr, s->path, "write", err);
+    int rc = db_open(s->target, "write", &s->wr, err);
     if (rc)
         return rc;
     /* Migrate on the write connection before the read one prepares anything. */
-    if ((rc = store_migrate(&s->wr, s->path, err)))
+    if ((rc = store_migrate(s->wr, err)))
         return rc;
-    return store_conn_open(&s->rd, s->path, "read", err);
+    return db_open(s->target, "read", &s->rd, err);
 }
 
-int store_open(const char *dir, struct store **out, char err[FIEF_ERR_LEN])
+static const char sql_writer_forget[] = "DELETE FROM writers WHERE id = ?1 OR updated_ms < ?2";
+
+/* This store's row in writers is no use once its queue is empty; drop it
+ * with any a crashed process left a week ago. */
+static void forget_writer(struct store *s)
+{
+    struct db_stmt *st = s->rd ? db_sql(s->rd, sql_writer_forget) : NULL;
+    if (!st)
+        return;
+    db_bind_text(st, 1, s->writer_id);
+    db_bind_i64(st, 2, (int64_t)clock_wall_ms() - 7 * 86400 * 1000LL);
+    db_exec(st);
+}
+
+static int set_target(struct store *s, const char *dir, const char *url, char err[FIEF_ERR_LEN])
+{
+    bool pg = url && *url;
+    if (strlen(dir) + sizeof "/pool.db" > sizeof s->dir || (pg && strlen(url) >= sizeof s->target))
+        return fief_errf(err, FIEF_EIO, "%s: path or URL too long", pg ? url : dir);
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    if (pg) {
+        snprintf(s->target, sizeof s->target, "%s", url);
+        return 0;
+    }
+    snprintf(s->target, sizeof s->target, "%s/pool.db", dir);
+    return make_db_file(s->target, err);
+}
+
+static void new_writer_id(char out[33])
+{
+    unsigned char raw[16];
+    randombytes_buf(raw, sizeof raw);
+    hex_encode(raw, sizeof raw, out);
+}
+
+int store_open_url(const char *dir, const char *url, struct store **out, char err[FIEF_ERR_LEN])
 {
     *out = NULL;
     if (sodium_init() < 0)
@@ -274,12 +406,11 @@ int store_open(const char *dir, struct store **out, char err[FIEF_ERR_LEN])
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->done, NULL);
-    if (snprintf(s->path, sizeof s->path, "%s/pool.db", dir) >= (int)sizeof s->path) {
-        rc = fief_errf(err, FIEF_EIO, "%s: path too long", dir);
+    new_writer_id(s->writer_id);
+    s->mem = ledger_mem_new();
+    if ((rc = set_target(s, dir, url, err)) || (rc = open_conns(s, err)))
         goto fail;
-    }
-    if ((rc = make_db_file(s->path, err)) || (rc = open_conns(s, err)))
-        goto fail;
+    s->group_max = db_kind(s->wr) == DB_PG ? GROUP_MAX_PG : GROUP_MAX_SQLITE;
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
         rc = fief_errf(err, FIEF_EIO, "cannot start the store's write thread");
         goto fail;
@@ -291,6 +422,11 @@ int store_open(const char *dir, struct store **out, char err[FIEF_ERR_LEN])
 fail:
     store_close(s);
     return rc;
+}
+
+int store_open(const char *dir, struct store **out, char err[FIEF_ERR_LEN])
+{
+    return store_open_url(dir, NULL, out, err);
 }
 
 void store_close(struct store *s)
@@ -305,9 +441,11 @@ void store_close(struct store *s)
         pthread_cond_signal(&s->work);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
+        forget_writer(s);
     }
-    store_conn_close(&s->rd);
-    store_conn_close(&s->wr);
+    db_close(s->rd);
+    db_close(s->wr);
+    ledger_mem_free(s->mem);
     pthread_cond_destroy(&s->done);
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->mu);

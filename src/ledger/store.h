@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* The pool's persistent state in SQLite (WAL) under the data directory: API
- * keys (stored hashed), miners, jobs and usage. The ledger (postings,
- * balances, payouts) will live here too.
+/* The pool's persistent state: API keys (stored hashed), miners, jobs and
+ * usage, and the ledger's tables (ledger.h). SQLite (WAL) in the data
+ * directory by default; PostgreSQL when the pool's `store` setting is a
+ * postgres:// URL. The same SQL runs on both (db.h).
  *
  * Threads: each struct store has a write thread with its own connection.
  * Writes that the event loop must not wait for (job records, miner
- * sightings) are queued with the store_*_async calls and committed in groups
- * on that thread. Reads and the few synchronous writes (key management) run on
- * the calling thread through the store's other connection, so apart from the
- * *_async calls a store is used by one thread at a time. Several processes may
- * open the same directory (the pool and `fief keys`): SQLite's WAL and a busy
- * timeout arbitrate.
+ * sightings, holds and settlements) are queued with the *_async calls and
+ * committed in groups on that thread. Reads and the few synchronous writes
+ * (key management, deposits, payouts) run on the calling thread through the
+ * store's other connection, so apart from the *_async calls a store is used
+ * by one thread at a time. Several processes may open the same store (the
+ * pool and `fief keys`): SQLite's WAL and busy timeout, or PostgreSQL's
+ * transactions, arbitrate.
  *
  * Errors: 0 or a negative FIEF_E* code; err gets a message for the user. */
 #ifndef FIEF_STORE_H
@@ -25,11 +27,18 @@
 struct store;
 
 /* Open (creating if needed, mode 0700, parents too) the data directory dir
- * and its database dir/pool.db (created 0600), creating or migrating the
- * schema, and start the write thread. Returns 0, FIEF_EIO (cannot create or
- * open), FIEF_EFORMAT (a database from a newer fief, or not fief's) with err
- * set. The caller frees the store with store_close. */
+ * and the database: dir/pool.db (created 0600) when url is NULL or empty,
+ * else the PostgreSQL database url names ("postgres://..." or
+ * "postgresql://...", as libpq reads it). Creates or migrates the schema
+ * and starts the write thread. Returns 0, FIEF_EIO (cannot create, open or
+ * connect), FIEF_EFORMAT (a database from a newer fief, or not fief's),
+ * FIEF_EUNSUPPORTED (another URL scheme) with err set. The caller frees the
+ * store with store_close. */
+int store_open_url(const char *dir, const char *url, struct store **out, char err[FIEF_ERR_LEN]);
+/* store_open_url(dir, NULL, ...): SQLite in dir. */
 int store_open(const char *dir, struct store **out, char err[FIEF_ERR_LEN]);
+/* Which database the store uses: "sqlite" or "postgres". */
+const char *store_backend(struct store *s);
 /* Flushes queued writes, then closes. NULL is a no-op. */
 void store_close(struct store *s);
 /* Block until every write queued so far is committed (tests, shutdown). */
@@ -70,6 +79,12 @@ int store_key_check(struct store *s, const char *key, size_t len, struct store_k
 /* List keys, oldest first; cb returns non-zero to stop. cb must not call
  * store_key_list itself. 0 or FIEF_EIO. */
 int store_key_list(struct store *s, int (*cb)(void *ud, const struct store_key *k), void *ud);
+/* Find a key by id (decimal), by unique prefix (starting "fief-", at most
+ * 12 characters) or by the whole key, revoked or not. 0 and *info,
+ * FIEF_ENOTFOUND, FIEF_EINVAL (ambiguous prefix, or neither form), FIEF_EIO
+ * with err set. */
+int store_key_find(struct store *s, const char *id_or_prefix, struct store_key *info,
+                   char err[FIEF_ERR_LEN]);
 /* Revoke by id (decimal), by unique prefix (starting "fief-", at most 12
  * characters) or by the whole key. FIEF_ENOTFOUND, FIEF_EINVAL (ambiguous
  * prefix, or neither form) with err set; revoking twice is a no-op. *info

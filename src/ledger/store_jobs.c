@@ -12,6 +12,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char sql_miner_seen[] =
+    "INSERT INTO miners (pubkey, payout, worker, first_seen_ms, last_seen_ms)"
+    " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (pubkey) DO UPDATE SET"
+    " payout = excluded.payout, worker = excluded.worker, last_seen_ms ="
+    " CASE WHEN miners.last_seen_ms > excluded.last_seen_ms THEN miners.last_seen_ms"
+    " ELSE excluded.last_seen_ms END";
+/* A job part may name a miner whose sighting was lost; keep its work. */
+static const char sql_miner_work[] =
+    "INSERT INTO miners (pubkey, payout, worker, first_seen_ms, last_seen_ms, jobs, tokens)"
+    " VALUES (?1, '', '', ?2, ?2, ?3, ?4) ON CONFLICT (pubkey) DO UPDATE SET"
+    " jobs = miners.jobs + excluded.jobs, tokens = miners.tokens + excluded.tokens RETURNING id";
+static const char sql_miner_get[] =
+    "SELECT payout, worker, first_seen_ms, last_seen_ms, jobs, tokens, banned"
+    " FROM miners WHERE pubkey = ?1";
+/* DO NOTHING: a job recorded twice (a retried write) counts once. */
+static const char sql_job_insert[] =
+    "INSERT INTO jobs (id, key_id, model, status, prompt_tokens, completion_tokens, created_ms,"
+    " finished_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING";
+static const char sql_job_part[] =
+    "INSERT INTO job_parts (job_id, seq, miner_id, tokens) VALUES (?1, ?2, ?3, ?4)";
+static const char sql_usage_add[] =
+    "INSERT INTO key_usage (key_id, requests, prompt_tokens, completion_tokens)"
+    " VALUES (?1, 1, ?2, ?3) ON CONFLICT (key_id) DO UPDATE SET"
+    " requests = key_usage.requests + 1,"
+    " prompt_tokens = key_usage.prompt_tokens + excluded.prompt_tokens,"
+    " completion_tokens = key_usage.completion_tokens + excluded.completion_tokens";
+static const char sql_usage_get[] =
+    "SELECT requests, prompt_tokens, completion_tokens FROM key_usage WHERE key_id = ?1";
+static const char sql_totals_add[] =
+    "UPDATE totals SET requests = requests + 1, prompt_tokens = prompt_tokens + ?1,"
+    " completion_tokens = completion_tokens + ?2 WHERE id = 1";
+static const char sql_totals_get[] =
+    "SELECT requests, prompt_tokens, completion_tokens FROM totals WHERE id = 1";
+
 /* ---- queued writes ---- */
 
 struct miner_op {
@@ -24,27 +58,17 @@ struct job_op {
     struct store_job j;
 };
 
-static int miner_apply(struct store_conn *c, const struct store_op *op)
+static int miner_apply(struct db *c, const struct store_op *op)
 {
     const struct store_miner *m = &((const struct miner_op *)op)->m;
-    sqlite3_stmt *st = store_stmt(c, ST_MINER_SEEN);
+    struct db_stmt *st = db_sql(c, sql_miner_seen);
     if (!st)
         return FIEF_EIO;
-    store_bind_text(st, 1, m->pubkey, sizeof m->pubkey);
-    store_bind_text(st, 2, m->payout, sizeof m->payout);
-    store_bind_text(st, 3, m->worker, sizeof m->worker);
-    sqlite3_bind_int64(st, 4, m->last_seen_ms);
-    return store_exec_stmt(c, st);
-}
-
-/* Copy src into a field of cap bytes; false when it does not fit. */
-static bool fit(char *dst, size_t cap, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap)
-        return false;
-    memcpy(dst, src ? src : "", n + 1);
-    return true;
+    db_bind_textn(st, 1, m->pubkey, sizeof m->pubkey);
+    db_bind_textn(st, 2, m->payout, sizeof m->payout);
+    db_bind_textn(st, 3, m->worker, sizeof m->worker);
+    db_bind_i64(st, 4, m->last_seen_ms);
+    return db_exec(st);
 }
 
 void store_miner_seen_async(struct store *s, const char *pubkey, const char *payout,
@@ -52,8 +76,9 @@ void store_miner_seen_async(struct store *s, const char *pubkey, const char *pay
 {
     struct miner_op *o = xcalloc(1, sizeof *o);
     struct store_miner *m = &o->m;
-    if (!pubkey || !*pubkey || !fit(m->pubkey, sizeof m->pubkey, pubkey) ||
-        !fit(m->payout, sizeof m->payout, payout) || !fit(m->worker, sizeof m->worker, worker)) {
+    if (!pubkey || !*pubkey || !store_fit(m->pubkey, sizeof m->pubkey, pubkey) ||
+        !store_fit(m->payout, sizeof m->payout, payout) ||
+        !store_fit(m->worker, sizeof m->worker, worker)) {
         log_err("store: bug: miner record with a missing or over-long field dropped");
         free(o);
         return;
@@ -64,16 +89,16 @@ void store_miner_seen_async(struct store *s, const char *pubkey, const char *pay
     store_op_push(s, &o->op);
 }
 
-static int bind_job(sqlite3_stmt *st, const struct store_job *j)
+static void bind_job(struct db_stmt *st, const struct store_job *j)
 {
-    store_bind_text(st, 1, j->id, sizeof j->id);
-    sqlite3_bind_int64(st, 2, j->key_id);
-    store_bind_text(st, 3, j->model, sizeof j->model);
-    sqlite3_bind_int(st, 4, (int)j->status);
-    sqlite3_bind_int64(st, 5, j->prompt_tokens);
-    sqlite3_bind_int64(st, 6, j->completion_tokens);
-    sqlite3_bind_int64(st, 7, j->created_ms);
-    return sqlite3_bind_int64(st, 8, j->finished_ms);
+    db_bind_textn(st, 1, j->id, sizeof j->id);
+    db_bind_i64(st, 2, j->key_id);
+    db_bind_textn(st, 3, j->model, sizeof j->model);
+    db_bind_i64(st, 4, (int64_t)j->status);
+    db_bind_i64(st, 5, j->prompt_tokens);
+    db_bind_i64(st, 6, j->completion_tokens);
+    db_bind_i64(st, 7, j->created_ms);
+    db_bind_i64(st, 8, j->finished_ms);
 }
 
 /* Whether part i's miner already appeared earlier in the job. */
@@ -86,65 +111,65 @@ static bool part_seen_before(const struct store_job *j, uint32_t i)
 }
 
 /* Add part i's tokens to its miner; *miner_id gets the miner's row id. */
-static int miner_work_apply(struct store_conn *c, const struct store_job *j, uint32_t i,
+static int miner_work_apply(struct db *c, const struct store_job *j, uint32_t i,
                             int64_t *miner_id)
 {
     const struct store_job_part *p = &j->parts[i];
-    sqlite3_stmt *st = store_stmt(c, ST_MINER_WORK);
+    struct db_stmt *st = db_sql(c, sql_miner_work);
     if (!st)
         return FIEF_EIO;
-    store_bind_text(st, 1, p->pubkey, sizeof p->pubkey);
-    sqlite3_bind_int64(st, 2, j->finished_ms);
-    sqlite3_bind_int(st, 3, part_seen_before(j, i) ? 0 : 1);
-    sqlite3_bind_int64(st, 4, p->tokens);
-    int rc = store_step_row(c, st); /* RETURNING id */
+    db_bind_textn(st, 1, p->pubkey, sizeof p->pubkey);
+    db_bind_i64(st, 2, j->finished_ms);
+    db_bind_i64(st, 3, part_seen_before(j, i) ? 0 : 1);
+    db_bind_i64(st, 4, p->tokens);
+    int rc = db_step(st); /* RETURNING id */
     if (rc == 0)
-        *miner_id = sqlite3_column_int64(st, 0);
-    store_stmt_done(st);
+        *miner_id = db_col_i64(st, 0);
+    db_reset(st);
     return rc == FIEF_ENOTFOUND ? FIEF_EIO : rc;
 }
 
-static int part_apply(struct store_conn *c, const struct store_job *j, uint32_t i)
+static int part_apply(struct db *c, const struct store_job *j, uint32_t i)
 {
     int64_t miner_id;
     int rc = miner_work_apply(c, j, i, &miner_id);
-    sqlite3_stmt *st = rc ? NULL : store_stmt(c, ST_JOB_PART);
+    struct db_stmt *st = rc ? NULL : db_sql(c, sql_job_part);
     if (!st)
         return rc ? rc : FIEF_EIO;
-    store_bind_text(st, 1, j->id, sizeof j->id);
-    sqlite3_bind_int(st, 2, (int)i);
-    sqlite3_bind_int64(st, 3, miner_id);
-    sqlite3_bind_int64(st, 4, j->parts[i].tokens);
-    return store_exec_stmt(c, st);
+    db_bind_textn(st, 1, j->id, sizeof j->id);
+    db_bind_i64(st, 2, (int64_t)i);
+    db_bind_i64(st, 3, miner_id);
+    db_bind_i64(st, 4, j->parts[i].tokens);
+    return db_exec(st);
 }
 
-static int usage_apply(struct store_conn *c, const struct store_job *j)
+static int usage_apply(struct db *c, const struct store_job *j)
 {
-    sqlite3_stmt *st = store_stmt(c, ST_USAGE_ADD);
+    struct db_stmt *st = db_sql(c, sql_usage_add);
     if (!st)
         return FIEF_EIO;
-    sqlite3_bind_int64(st, 1, j->key_id);
-    sqlite3_bind_int64(st, 2, j->prompt_tokens);
-    sqlite3_bind_int64(st, 3, j->completion_tokens);
-    int rc = store_exec_stmt(c, st);
-    if (rc || !(st = store_stmt(c, ST_TOTALS_ADD)))
+    db_bind_i64(st, 1, j->key_id);
+    db_bind_i64(st, 2, j->prompt_tokens);
+    db_bind_i64(st, 3, j->completion_tokens);
+    int rc = db_exec(st);
+    if (rc || !(st = db_sql(c, sql_totals_add)))
         return rc ? rc : FIEF_EIO;
-    sqlite3_bind_int64(st, 1, j->prompt_tokens);
-    sqlite3_bind_int64(st, 2, j->completion_tokens);
-    return store_exec_stmt(c, st);
+    db_bind_i64(st, 1, j->prompt_tokens);
+    db_bind_i64(st, 2, j->completion_tokens);
+    return db_exec(st);
 }
 
-static int job_apply(struct store_conn *c, const struct store_op *op)
+static int job_apply(struct db *c, const struct store_op *op)
 {
     const struct store_job *j = &((const struct job_op *)op)->j;
-    sqlite3_stmt *st = store_stmt(c, ST_JOB_INSERT);
+    struct db_stmt *st = db_sql(c, sql_job_insert);
     if (!st)
         return FIEF_EIO;
     bind_job(st, j);
-    int rc = store_exec_stmt(c, st);
+    int rc = db_exec(st);
     if (rc)
         return rc;
-    if (sqlite3_changes(c->db) == 0) {
+    if (db_changes(c) == 0) {
         log_warn("store: job %s was already recorded; the repeat is ignored", j->id);
         return 0;
     }
@@ -173,7 +198,7 @@ void store_job_finish_async(struct store *s, const struct store_job *j)
                 STORE_JOB_MAX_PARTS);
         return;
     }
-    struct job_op *o = xmalloc(sizeof *o);
+    struct job_op *o = xcalloc(1, sizeof *o);
     o->j = *j;
     o->op.what = "job";
     o->op.apply = job_apply;
@@ -184,55 +209,52 @@ void store_job_finish_async(struct store *s, const struct store_job *j)
 
 int store_miner_get(struct store *s, const char *pubkey, struct store_miner *out)
 {
-    struct store_conn *c = store_rconn(s);
-    sqlite3_stmt *st = store_stmt(c, ST_MINER_GET);
+    struct db_stmt *st = db_sql(store_rconn(s), sql_miner_get);
     if (!st)
         return FIEF_EIO;
-    sqlite3_bind_text(st, 1, pubkey, -1, SQLITE_STATIC);
-    int rc = store_step_row(c, st);
+    db_bind_text(st, 1, pubkey);
+    int rc = db_step(st);
     if (rc == 0) {
         memset(out, 0, sizeof *out);
         snprintf(out->pubkey, sizeof out->pubkey, "%s", pubkey);
-        store_column_text(st, 0, out->payout, sizeof out->payout);
-        store_column_text(st, 1, out->worker, sizeof out->worker);
-        out->first_seen_ms = sqlite3_column_int64(st, 2);
-        out->last_seen_ms = sqlite3_column_int64(st, 3);
-        out->jobs = (uint64_t)sqlite3_column_int64(st, 4);
-        out->tokens = (uint64_t)sqlite3_column_int64(st, 5);
-        out->banned = sqlite3_column_int(st, 6) != 0;
+        db_col_copy(st, 0, out->payout, sizeof out->payout);
+        db_col_copy(st, 1, out->worker, sizeof out->worker);
+        out->first_seen_ms = db_col_i64(st, 2);
+        out->last_seen_ms = db_col_i64(st, 3);
+        out->jobs = (uint64_t)db_col_i64(st, 4);
+        out->tokens = (uint64_t)db_col_i64(st, 5);
+        out->banned = db_col_i64(st, 6) != 0;
     }
-    store_stmt_done(st);
+    db_reset(st);
     return rc;
 }
 
 /* Read (requests, prompt, completion) from a bound statement; zeros for no
  * row. */
-static int read_usage(struct store_conn *c, sqlite3_stmt *st, struct store_usage *out)
+static int read_usage(struct db_stmt *st, struct store_usage *out)
 {
     memset(out, 0, sizeof *out);
-    int rc = store_step_row(c, st);
+    int rc = db_step(st);
     if (rc == 0) {
-        out->requests = (uint64_t)sqlite3_column_int64(st, 0);
-        out->prompt_tokens = (uint64_t)sqlite3_column_int64(st, 1);
-        out->completion_tokens = (uint64_t)sqlite3_column_int64(st, 2);
+        out->requests = (uint64_t)db_col_i64(st, 0);
+        out->prompt_tokens = (uint64_t)db_col_i64(st, 1);
+        out->completion_tokens = (uint64_t)db_col_i64(st, 2);
     }
-    store_stmt_done(st);
+    db_reset(st);
     return rc == FIEF_ENOTFOUND ? 0 : rc;
 }
 
 int store_usage_for_key(struct store *s, int64_t key_id, struct store_usage *out)
 {
-    struct store_conn *c = store_rconn(s);
-    sqlite3_stmt *st = store_stmt(c, ST_USAGE_GET);
+    struct db_stmt *st = db_sql(store_rconn(s), sql_usage_get);
     if (!st)
         return FIEF_EIO;
-    sqlite3_bind_int64(st, 1, key_id);
-    return read_usage(c, st, out);
+    db_bind_i64(st, 1, key_id);
+    return read_usage(st, out);
 }
 
 int store_totals(struct store *s, struct store_usage *out)
 {
-    struct store_conn *c = store_rconn(s);
-    sqlite3_stmt *st = store_stmt(c, ST_TOTALS_GET);
-    return st ? read_usage(c, st, out) : FIEF_EIO;
+    struct db_stmt *st = db_sql(store_rconn(s), sql_totals_get);
+    return st ? read_usage(st, out) : FIEF_EIO;
 }

@@ -17,6 +17,17 @@
 #define KEY_HASH 32 /* BLAKE2b output bytes stored */
 #define KEY_PREFIX 12
 
+#define KEY_COLS "SELECT id, name, prefix, created_ms, revoked_ms FROM keys "
+static const char sql_insert[] =
+    "INSERT INTO keys (hash, prefix, name, created_ms) VALUES (?1, ?2, ?3, ?4) RETURNING id";
+static const char sql_by_hash[] = KEY_COLS "WHERE hash = ?1";
+static const char sql_by_id[] = KEY_COLS "WHERE id = ?1";
+/* substr, not LIKE: '_' is a base64url character and a LIKE wildcard. */
+static const char sql_by_prefix[] =
+    KEY_COLS "WHERE substr(prefix, 1, length(?1)) = ?1 ORDER BY id LIMIT 2";
+static const char sql_list[] = KEY_COLS "ORDER BY id";
+static const char sql_revoke[] = "UPDATE keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms = 0";
+
 static void key_hash(const char *key, size_t len, unsigned char h[KEY_HASH])
 {
     crypto_generichash(h, KEY_HASH, (const unsigned char *)key, len, NULL, 0);
@@ -27,36 +38,36 @@ static bool key_well_formed(const char *key, size_t len)
     return len == STORE_KEY_LEN && memcmp(key, KEY_MAGIC, KEY_MAGIC_LEN) == 0;
 }
 
-static void key_from_row(sqlite3_stmt *st, struct store_key *k)
+static void key_from_row(struct db_stmt *st, struct store_key *k)
 {
-    k->id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, k->name, sizeof k->name);
-    store_column_text(st, 2, k->prefix, sizeof k->prefix);
-    k->created_ms = sqlite3_column_int64(st, 3);
-    k->revoked_ms = sqlite3_column_int64(st, 4);
+    k->id = db_col_i64(st, 0);
+    db_col_copy(st, 1, k->name, sizeof k->name);
+    db_col_copy(st, 2, k->prefix, sizeof k->prefix);
+    k->created_ms = db_col_i64(st, 3);
+    k->revoked_ms = db_col_i64(st, 4);
 }
 
 /* Step a bound key query once: 0 and *k (may be NULL) for a row,
  * FIEF_ENOTFOUND for none, FIEF_EIO on failure. Leaves st positioned (the
  * caller resets), so a caller can step again to test uniqueness. */
-static int key_step(struct store_conn *c, sqlite3_stmt *st, struct store_key *k)
+static int key_step(struct db_stmt *st, struct store_key *k)
 {
-    int rc = store_step_row(c, st);
+    int rc = db_step(st);
     if (rc == 0 && k)
         key_from_row(st, k);
     return rc;
 }
 
-static int key_by_hash(struct store_conn *c, const char *key, struct store_key *k)
+static int key_by_hash(struct db *c, const char *key, struct store_key *k)
 {
     unsigned char h[KEY_HASH];
     key_hash(key, STORE_KEY_LEN, h);
-    sqlite3_stmt *st = store_stmt(c, ST_KEY_BY_HASH);
+    struct db_stmt *st = db_sql(c, sql_by_hash);
     if (!st)
         return FIEF_EIO;
-    sqlite3_bind_blob(st, 1, h, KEY_HASH, SQLITE_STATIC);
-    int rc = key_step(c, st, k);
-    store_stmt_done(st);
+    db_bind_blob(st, 1, h, KEY_HASH);
+    int rc = key_step(st, k);
+    db_reset(st);
     return rc;
 }
 
@@ -106,17 +117,19 @@ int store_key_create(struct store *s, const char *name, char key_out[STORE_KEY_L
     memcpy(k.prefix, key_out, KEY_PREFIX);
     k.prefix[KEY_PREFIX] = 0;
 
-    struct store_conn *c = store_rconn(s);
-    sqlite3_stmt *st = store_stmt(c, ST_KEY_INSERT);
+    struct db_stmt *st = db_sql(store_rconn(s), sql_insert);
     if (!st)
         return fief_errf(err, FIEF_EIO, "cannot prepare the key insert");
-    sqlite3_bind_blob(st, 1, h, KEY_HASH, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, k.prefix, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, k.name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, k.created_ms);
-    if (store_exec_stmt(c, st))
-        return fief_errf(err, FIEF_EIO, "cannot store the new key: %s", sqlite3_errmsg(c->db));
-    k.id = sqlite3_last_insert_rowid(c->db);
+    db_bind_blob(st, 1, h, KEY_HASH);
+    db_bind_text(st, 2, k.prefix);
+    db_bind_text(st, 3, k.name);
+    db_bind_i64(st, 4, k.created_ms);
+    rc = db_step(st); /* RETURNING id */
+    k.id = rc == 0 ? db_col_i64(st, 0) : 0;
+    db_reset(st);
+    if (rc)
+        return fief_errf(err, FIEF_EIO, "cannot store the new key: %s",
+                         db_errmsg(store_rconn(s)));
     if (info)
         *info = k;
     return 0;
@@ -124,16 +137,15 @@ int store_key_create(struct store *s, const char *name, char key_out[STORE_KEY_L
 
 int store_key_list(struct store *s, int (*cb)(void *ud, const struct store_key *k), void *ud)
 {
-    struct store_conn *c = store_rconn(s);
-    sqlite3_stmt *st = store_stmt(c, ST_KEY_LIST);
+    struct db_stmt *st = db_sql(store_rconn(s), sql_list);
     if (!st)
         return FIEF_EIO;
     struct store_key k;
     int rc;
-    while ((rc = key_step(c, st, &k)) == 0)
+    while ((rc = key_step(st, &k)) == 0)
         if (cb(ud, &k))
             break;
-    store_stmt_done(st);
+    db_reset(st);
     return rc == FIEF_ENOTFOUND ? 0 : rc;
 }
 
@@ -149,30 +161,30 @@ static bool all_digits(const char *s)
     return true;
 }
 
-static int key_by_id(struct store_conn *c, const char *text, struct store_key *k,
+static int key_by_id(struct db *c, const char *text, struct store_key *k,
                      char err[FIEF_ERR_LEN])
 {
-    sqlite3_stmt *st = store_stmt(c, ST_KEY_BY_ID);
+    struct db_stmt *st = db_sql(c, sql_by_id);
     if (!st)
         return fief_errf(err, FIEF_EIO, "cannot read keys");
-    sqlite3_bind_int64(st, 1, strtoll(text, NULL, 10));
-    int rc = key_step(c, st, k);
-    store_stmt_done(st);
+    db_bind_i64(st, 1, strtoll(text, NULL, 10));
+    int rc = key_step(st, k);
+    db_reset(st);
     if (rc == FIEF_ENOTFOUND)
         return fief_errf(err, rc, "no key has id %s", text);
     return rc ? fief_errf(err, rc, "cannot read keys") : 0;
 }
 
-static int key_by_prefix(struct store_conn *c, const char *prefix, struct store_key *k,
+static int key_by_prefix(struct db *c, const char *prefix, struct store_key *k,
                          char err[FIEF_ERR_LEN])
 {
-    sqlite3_stmt *st = store_stmt(c, ST_KEY_BY_PREFIX);
+    struct db_stmt *st = db_sql(c, sql_by_prefix);
     if (!st)
         return fief_errf(err, FIEF_EIO, "cannot read keys");
-    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
-    int rc = key_step(c, st, k);
-    int second = rc == 0 ? key_step(c, st, NULL) : FIEF_ENOTFOUND;
-    store_stmt_done(st);
+    db_bind_text(st, 1, prefix);
+    int rc = key_step(st, k);
+    int second = rc == 0 ? key_step(st, NULL) : FIEF_ENOTFOUND;
+    db_reset(st);
     if (rc == FIEF_ENOTFOUND)
         return fief_errf(err, rc, "no key starts with %s", prefix);
     if (rc || (second && second != FIEF_ENOTFOUND))
@@ -184,7 +196,7 @@ static int key_by_prefix(struct store_conn *c, const char *prefix, struct store_
 }
 
 /* Which key the user means: an id, the whole key, or a unique prefix. */
-static int key_resolve(struct store_conn *c, const char *arg, struct store_key *k,
+static int key_resolve(struct db *c, const char *arg, struct store_key *k,
                        char err[FIEF_ERR_LEN])
 {
     size_t n = strlen(arg);
@@ -204,23 +216,29 @@ static int key_resolve(struct store_conn *c, const char *arg, struct store_key *
                      arg);
 }
 
+int store_key_find(struct store *s, const char *id_or_prefix, struct store_key *info,
+                   char err[FIEF_ERR_LEN])
+{
+    return key_resolve(store_rconn(s), id_or_prefix, info, err);
+}
+
 int store_key_revoke(struct store *s, const char *id_or_prefix, struct store_key *info,
                      char err[FIEF_ERR_LEN])
 {
-    struct store_conn *c = store_rconn(s);
+    struct db *c = store_rconn(s);
     struct store_key k;
     int rc = key_resolve(c, id_or_prefix, &k, err);
     if (rc)
         return rc;
     if (k.revoked_ms == 0) {
-        sqlite3_stmt *st = store_stmt(c, ST_KEY_REVOKE);
+        struct db_stmt *st = db_sql(c, sql_revoke);
         if (!st)
             return fief_errf(err, FIEF_EIO, "cannot revoke the key");
         k.revoked_ms = (int64_t)clock_wall_ms();
-        sqlite3_bind_int64(st, 1, k.id);
-        sqlite3_bind_int64(st, 2, k.revoked_ms);
-        if (store_exec_stmt(c, st))
-            return fief_errf(err, FIEF_EIO, "cannot revoke the key: %s", sqlite3_errmsg(c->db));
+        db_bind_i64(st, 1, k.id);
+        db_bind_i64(st, 2, k.revoked_ms);
+        if (db_exec(st))
+            return fief_errf(err, FIEF_EIO, "cannot revoke the key: %s", db_errmsg(c));
     }
     if (info)
         *info = k;

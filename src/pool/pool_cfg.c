@@ -58,6 +58,8 @@ static const struct setting settings[] = {
      "the OpenAI-compatible HTTP API (default 0.0.0.0:8080)"},
     {"data_dir", T_PATH, OFF(data_dir), 1, LEN(data_dir), "DIR",
      "keys, miners, jobs and usage (SQLite) (default ~/.fief/pool)"},
+    {"store", T_TOKEN, OFF(store), 1, LEN(store), "URL",
+     "ledger and state in PostgreSQL: postgres://USER@HOST/DB (default: SQLite in data_dir)"},
     {"admin_token", T_TOKEN, OFF(admin_token), ADMIN_TOKEN_MIN, LEN(admin_token), "TOKEN",
      "bearer token for /admin, at least 16 characters (default: none, /admin off)"},
     {"fee", T_FEE, OFF(fee_ppm), 0, FEE_MAX_PPM, "FEE",

@@ -27,6 +27,7 @@ struct pool_cfg {
     char listen_miners[POOL_CFG_STR]; /* HOST:PORT for miners, default 0.0.0.0:3333 */
     char listen_http[POOL_CFG_STR];   /* HOST:PORT for the HTTP API, default 0.0.0.0:8080 */
     char data_dir[POOL_CFG_STR];    /* state (SQLite), default ~/.fief/pool */
+    char store[POOL_CFG_STR];       /* empty: SQLite in data_dir; a postgres:// URL: PostgreSQL */
     char admin_token[POOL_CFG_STR]; /* bearer token for /admin; empty disables /admin */
     uint32_t fee_ppm;               /* pool fee, parts per million (default 20000 = 2%);
                                        at most 500000: a pool keeping more than half of

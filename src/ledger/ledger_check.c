@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/* `fief ledger check`: the books' invariants, each a query that returns
+ * the rows breaking it, so a failure names what to look at. The numbers in
+ * the SQL are enum ledger_kind, hold and batch states (checked below). */
+#include "ledger/ledger_impl.h"
+
+#include "common/buf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define REPORT_MAX 20 /* rows reported per check; the rest are counted */
+
+_Static_assert(LA_CUSTOMER == 1 && LA_HELD == 2 && LA_PENDING == 3 && LA_AVAILABLE == 4 &&
+                   LA_PAYING == 5 && LA_POOL_FEE == 6,
+               "ledger_check's SQL spells these kinds as numbers");
+_Static_assert(LH_OPEN == 1 && LH_SETTLED == 2 && LB_CREATED == 1 && LB_CONFIRMED == 2 &&
+                   LB_CANCELLED == 3,
+               "ledger_check's SQL spells these states as numbers");
+
+struct check {
+    const char *what;         /* the invariant broken, for the report */
+    const char *cols;         /* names of the row's columns, space-separated */
+    const char *sql;
+    bool only_when_stopped;   /* holds must be gone when no pool runs */
+};
+
+static const struct check checks[] = {
+    {"transaction does not sum to zero (or has no postings)", "txn type ref sum postings",
+     "SELECT t.id, t.type, t.ref, COALESCE(SUM(p.amount), 0), COUNT(p.txn_id) FROM txns t"
+     " LEFT JOIN postings p ON p.txn_id = t.id GROUP BY t.id, t.type, t.ref"
+     " HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.txn_id) = 0 ORDER BY t.id",
+     false},
+    {"posting of a missing transaction or account", "txn seq account amount",
+     "SELECT p.txn_id, p.seq, p.account_id, p.amount FROM postings p"
+     " LEFT JOIN txns t ON t.id = p.txn_id LEFT JOIN accounts a ON a.id = p.account_id"
+     " WHERE t.id IS NULL OR a.id IS NULL ORDER BY p.txn_id, p.seq",
+     false},
+    {"balance is not the sum of its postings", "account kind owner balance postings",
+     "SELECT a.id, a.kind, a.owner, a.balance, COALESCE(SUM(p.amount), 0) FROM accounts a"
+     " LEFT JOIN postings p ON p.account_id = a.id GROUP BY a.id, a.kind, a.owner, a.balance"
+     " HAVING a.balance <> COALESCE(SUM(p.amount), 0) ORDER BY a.id",
+     false},
+    {"negative balance (customer, held or miner)", "account kind owner balance",
+     "SELECT id, kind, owner, balance FROM accounts WHERE kind IN (1, 2, 3, 4, 5)"
+     " AND balance < 0 ORDER BY id",
+     false},
+    {"HELD balance differs from the key's open holds", "key held open_holds",
+     "SELECT a.owner, a.balance, COALESCE(h.total, 0) FROM accounts a LEFT JOIN"
+     " (SELECT key_id, SUM(amount) AS total FROM holds WHERE state = 1 GROUP BY key_id) h"
+     " ON CAST(h.key_id AS TEXT) = a.owner WHERE a.kind = 2 AND a.balance <> COALESCE(h.total, 0)"
+     " UNION ALL SELECT CAST(h.key_id AS TEXT), 0, SUM(h.amount) FROM holds h WHERE h.state = 1"
+     " AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.kind = 2"
+     " AND a.owner = CAST(h.key_id AS TEXT)) GROUP BY h.key_id",
+     false},
+    {"PENDING balance differs from the miner's unmatured earnings", "miner pending earnings",
+     "SELECT a.owner, a.balance, COALESCE(e.total, 0) FROM accounts a LEFT JOIN"
+     " (SELECT pubkey, SUM(amount) AS total FROM earnings WHERE matured_txn = 0 GROUP BY pubkey)"
+     " e ON e.pubkey = a.owner WHERE a.kind = 3 AND a.balance <> COALESCE(e.total, 0)"
+     " UNION ALL SELECT e.pubkey, 0, SUM(e.amount) FROM earnings e WHERE e.matured_txn = 0"
+     " AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.kind = 3 AND a.owner = e.pubkey)"
+     " GROUP BY e.pubkey",
+     false},
+    {"PAYING balance differs from the miner's lines in open batches", "miner paying lines",
+     "SELECT a.owner, a.balance, COALESCE(l.total, 0) FROM accounts a LEFT JOIN"
+     " (SELECT pl.pubkey, SUM(pl.amount) AS total FROM payout_lines pl JOIN payout_batches b"
+     " ON b.id = pl.batch_id WHERE b.state = 1 GROUP BY pl.pubkey) l ON l.pubkey = a.owner"
+     " WHERE a.kind = 5 AND a.balance <> COALESCE(l.total, 0)",
+     false},
+    {"open hold of a settled request", "request key amount",
+     "SELECT h.req, h.key_id, h.amount FROM holds h JOIN settlements s ON s.req = h.req"
+     " WHERE h.state = 1 ORDER BY h.req",
+     false},
+    {"open hold while no pool is running (`fief pool` releases it at start)",
+     "request key amount created_ms",
+     "SELECT req, key_id, amount, created_ms FROM holds WHERE state = 1 ORDER BY req", true},
+    {"hold without its transaction, or settled without a settlement", "request state txn",
+     "SELECT h.req, h.state, h.txn_id FROM holds h WHERE h.state NOT IN (1, 2, 3)"
+     " OR NOT EXISTS (SELECT 1 FROM txns t WHERE t.id = h.txn_id)"
+     " OR (h.state = 2 AND NOT EXISTS (SELECT 1 FROM settlements s WHERE s.req = h.req))"
+     " ORDER BY h.req",
+     false},
+    {"settlement above its hold, or with a bad fee", "request cost fee hold",
+     "SELECT s.req, s.cost, s.fee, h.amount FROM settlements s LEFT JOIN holds h ON h.req = s.req"
+     " WHERE h.req IS NULL OR h.state <> 2 OR s.cost > h.amount OR s.fee < 0 OR s.fee > s.cost"
+     " ORDER BY s.req",
+     false},
+    {"settlement's shares and fee do not add up to its cost", "request cost paid",
+     "SELECT s.req, s.cost, COALESCE(SUM(CASE WHEN a.kind IN (3, 6) THEN p.amount ELSE 0 END), 0)"
+     " FROM settlements s LEFT JOIN postings p ON p.txn_id = s.txn_id"
+     " LEFT JOIN accounts a ON a.id = p.account_id GROUP BY s.req, s.cost"
+     " HAVING s.cost <> COALESCE(SUM(CASE WHEN a.kind IN (3, 6) THEN p.amount ELSE 0 END), 0)"
+     " ORDER BY s.req",
+     false},
+    {"payout batch in no single state, or its lines do not add up",
+     "batch state total lines_total lines n_lines txn closed_txn",
+     "SELECT b.id, b.state, b.total, COALESCE(SUM(l.amount), 0), COUNT(l.pubkey), b.n_lines,"
+     " b.txn_id, b.closed_txn FROM payout_batches b LEFT JOIN payout_lines l ON l.batch_id = b.id"
+     " GROUP BY b.id, b.state, b.total, b.n_lines, b.txn_id, b.closed_txn"
+     " HAVING b.state NOT IN (1, 2, 3) OR b.total <> COALESCE(SUM(l.amount), 0)"
+     " OR b.n_lines <> COUNT(l.pubkey) OR (b.state = 1) <> (b.closed_txn = 0)"
+     " OR NOT EXISTS (SELECT 1 FROM txns t WHERE t.id = b.txn_id)"
+     " OR (b.closed_txn <> 0 AND NOT EXISTS (SELECT 1 FROM txns t WHERE t.id = b.closed_txn))"
+     " ORDER BY b.id",
+     false},
+};
+
+/* "what: col=value col=value ..." for the current row. */
+static void row_line(const struct check *c, struct db_stmt *st, struct buf *b)
+{
+    char names[128], value[160];
+    snprintf(names, sizeof names, "%s", c->cols);
+    buf_reset(b);
+    buf_printf(b, "%s:", c->what);
+    char *save = NULL;
+    int col = 0;
+    for (char *n = strtok_r(names, " ", &save); n; n = strtok_r(NULL, " ", &save), col++) {
+        db_col_format(st, col, value, sizeof value);
+        buf_printf(b, " %s=%s", n, value[0] ? value : "''");
+    }
+}
+
+/* Run one check; returns the violations found, or < 0. */
+static int run_check(struct db *d, const struct check *c,
+                     void (*report)(void *ud, const char *line), void *ud)
+{
+    struct db_stmt *st = db_sql(d, c->sql);
+    if (!st)
+        return FIEF_EIO;
+    struct buf b;
+    buf_init(&b);
+    int n = 0, rc;
+    while ((rc = db_step(st)) == 0) {
+        if (n++ < REPORT_MAX) {
+            row_line(c, st, &b);
+            report(ud, b.data);
+        }
+    }
+    db_reset(st);
+    if (n > REPORT_MAX) {
+        buf_reset(&b);
+        buf_printf(&b, "%s: ... and %d more", c->what, n - REPORT_MAX);
+        report(ud, b.data);
+    }
+    buf_deinit(&b);
+    return rc == FIEF_ENOTFOUND ? n : rc;
+}
+
+int ledger_check(struct store *s, bool pool_running,
+                 void (*report)(void *ud, const char *line), void *ud)
+{
+    struct db *d = store_rconn(s);
+    int total = 0;
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+        if (checks[i].only_when_stopped && pool_running)
+            continue;
+        int n = run_check(d, &checks[i], report, ud);
+        if (n < 0)
+            return n;
+        total += n;
+    }
+    return total;
+}
