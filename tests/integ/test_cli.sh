@@ -34,7 +34,7 @@ expect_exit 1 "GGUF version 1" "$FIEF" tokenize -m "$TMP/v1.gguf" hi
 
 # ---- the shared stories260K model against llama.cpp's reference ----
 if ! have_models; then
-  skip "shared models not found at $MODELS: reference checks not run"
+  models_missing "reference checks not run"
   finish
 fi
 M="$MODELS/stories260K.gguf"

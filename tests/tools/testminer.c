@@ -4,6 +4,7 @@
  * shipped in the fief binary. Blocking sockets: it is a script, not a server.
  *
  *   fief-testminer --pool 127.0.0.1:3333 --mode MODE [--digest D] [--count N]
+ *                  [--job WIRE-ID] [--seconds S]
  *
  * Exit 0 when the pool reacted as it should (error and/or disconnect), 1 when
  * it did not, 2 on bad usage. */
@@ -84,18 +85,27 @@ static char *get_line(struct conn *c, int ms)
     }
 }
 
-/* True when the pool closes the connection within ms (lines before it are
- * printed). */
-static bool closed_by_pool(struct conn *c, int ms)
+/* True when the pool closes the connection within ms, and (when needle is
+ * not NULL) one of the lines before the close contains needle. The lines are
+ * printed. */
+static bool closed_by_pool_saying(struct conn *c, int ms, const char *needle)
 {
+    bool said = needle == NULL;
     for (;;) {
         char *l = get_line(c, ms);
         if (!l)
             return false;
         if (!l[0])
-            return true;
+            return said;
         printf("pool said: %.200s\n", l);
+        if (needle && strstr(l, needle))
+            said = true;
     }
+}
+
+static bool closed_by_pool(struct conn *c, int ms)
+{
+    return closed_by_pool_saying(c, ms, NULL);
 }
 
 static void send_msg(struct conn *c, uint64_t id, enum proto_method m, json_t *params, bool req)
@@ -228,7 +238,9 @@ static int mode_hello_flood(const char *pool, int count)
     return verdict(refused > 0, "a flood of unauthenticated connections is capped");
 }
 
-static int mode_steal(struct conn *c, const char *digest)
+/* Tokens for a job this connection was never given: by default an id no job
+ * has, or with --job the wire id of a job another miner is running now. */
+static int mode_steal(struct conn *c, const char *digest, const char *job)
 {
     const char *ch = hello(c);
     if (!ch || !auth(c, ch, true))
@@ -236,13 +248,14 @@ static int mode_steal(struct conn *c, const char *digest)
     offer(c, digest);
     get_line(c, 3000); /* verdicts */
     struct proto_tokens t = {.seq = 0, .n = 1};
-    snprintf(t.job, sizeof t.job, "j0000000000000000.0");
+    snprintf(t.job, sizeof t.job, "%s", job);
     int32_t id = 5;
     float lp = -0.5f;
     t.ids = &id;
     t.logprobs = &lp;
     send_msg(c, 0, PM_TOKENS, proto_tokens_encode(&t), false);
-    return verdict(closed_by_pool(c, 3000), "tokens for someone else's job get a disconnect");
+    return verdict(closed_by_pool_saying(c, 3000, "not yours"),
+                   "tokens for someone else's job get a disconnect");
 }
 
 /* Authenticate, offer, take jobs and never answer them (stall tests). */
@@ -264,7 +277,7 @@ static int mode_idle(struct conn *c, const char *digest, int seconds)
 
 int main(int argc, char **argv)
 {
-    const char *pool = NULL, *mode = NULL, *digest = "sha256:0";
+    const char *pool = NULL, *mode = NULL, *digest = "sha256:0", *job = "j0000000000000000.0";
     int count = 64, seconds = 10;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--pool")) pool = argv[i + 1];
@@ -272,10 +285,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--digest")) digest = argv[i + 1];
         else if (!strcmp(argv[i], "--count")) count = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seconds")) seconds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--job")) job = argv[i + 1];
     }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* tests watch the output while it runs */
     if (!pool || !mode || sodium_init() < 0 || count < 1) {
         fprintf(stderr, "usage: fief-testminer --pool HOST:PORT --mode garbage|oversize|badsig|"
-                        "double-hello|hello-flood|steal|idle [--digest D] [--count N]\n");
+                        "double-hello|hello-flood|steal|idle [--digest D] [--count N]\n"
+                        "       [--job WIRE-ID] (steal) [--seconds S] (idle)\n");
         return 2;
     }
     if (!strcmp(mode, "hello-flood"))
@@ -290,7 +306,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "oversize")) rc = mode_oversize(&c);
     else if (!strcmp(mode, "badsig")) rc = mode_badsig(&c);
     else if (!strcmp(mode, "double-hello")) rc = mode_double_hello(&c);
-    else if (!strcmp(mode, "steal")) rc = mode_steal(&c, digest);
+    else if (!strcmp(mode, "steal")) rc = mode_steal(&c, digest, job);
     else if (!strcmp(mode, "idle")) rc = mode_idle(&c, digest, seconds);
     close(c.fd);
     return rc;
