@@ -21,6 +21,10 @@ int cmd_keys(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_miner(int argc, char **argv);
+int cmd_credit(int argc, char **argv);
+int cmd_payouts(int argc, char **argv);
+int cmd_ledger(int argc, char **argv);
+int cmd_receipt(int argc, char **argv);
 
 /* Parse a number in [lo, hi]; on failure print "fief CMD: bad value for
  * OPT: ..." and return CLI_USAGE. */

@@ -4,6 +4,7 @@
  * create prints only the key on stdout, everything else goes to stderr. */
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "ledger/ledger.h"
 #include "ledger/store.h"
 #include "pool/pool_cfg.h"
 
@@ -14,7 +15,7 @@
 #include <unistd.h>
 
 static const char help[] =
-    "usage: fief keys create [--data DIR] [--name NAME]\n"
+    "usage: fief keys create [--data DIR] [--name NAME] [--credit CREDITS]\n"
     "       fief keys list   [--data DIR]\n"
     "       fief keys revoke [--data DIR] ID|PREFIX|KEY\n"
     "\n"
@@ -28,12 +29,16 @@ static const char help[] =
     "\n"
     "  -d, --data DIR     the pool's data directory (default ~/.fief/pool)\n"
     "  -c, --config FILE  take the data directory from the pool's config file\n"
-    "  -n, --name NAME    a label for the new key (who it is for), up to 64 bytes\n";
+    "  -n, --name NAME    a label for the new key (who it is for), up to 64 bytes\n"
+    "      --credit CREDITS  deposit this much credit on the new key (e.g. 12.5)\n"
+    "      --store URL    the pool's PostgreSQL database, as its `store` setting says\n";
 
 static const struct option opts[] = {
     {"data", required_argument, NULL, 'd'},
     {"config", required_argument, NULL, 'c'},
     {"name", required_argument, NULL, 'n'},
+    {"credit", required_argument, NULL, 'C'},
+    {"store", required_argument, NULL, 'S'},
     {"help", no_argument, NULL, 'h'},
     {0, 0, 0, 0},
 };
@@ -42,6 +47,7 @@ struct keys_args {
     const char *sub;
     const char *name;    /* --name, or NULL */
     const char *target;  /* revoke's argument */
+    int64_t credit;      /* --credit, micro-credits; 0 when not given */
     struct pool_cfg cfg; /* only data_dir is used */
 };
 
@@ -66,6 +72,16 @@ static int parse_args(int argc, char **argv, struct keys_args *a)
         case 'n':
             a->name = optarg;
             break;
+        case 'C':
+            if (ledger_parse_credits(optarg, &a->credit) || a->credit == 0)
+                return cli_usage_err("keys", "--credit \"%s\": write an amount of credits above "
+                                             "zero, a plain decimal with at most 6 decimals",
+                                     optarg);
+            break;
+        case 'S':
+            if (pool_cfg_set(&a->cfg, "store", optarg, err))
+                return cli_usage_err("keys", "--store: %s", err);
+            break;
         case 'h':
             fputs(help, stdout);
             return -1;
@@ -84,8 +100,8 @@ static int parse_args(int argc, char **argv, struct keys_args *a)
         return cli_usage_err("keys", "unknown subcommand \"%s\" (create, list or revoke)", a->sub);
     if (!strcmp(a->sub, "revoke") && !a->target)
         return cli_usage_err("keys", "revoke needs the key's id, prefix or the key itself");
-    if (a->name && strcmp(a->sub, "create"))
-        return cli_usage_err("keys", "--name only applies to create");
+    if ((a->name || a->credit) && strcmp(a->sub, "create"))
+        return cli_usage_err("keys", "--name and --credit only apply to create");
     if (!a->cfg.data_dir[0])
         return cli_usage_err("keys", "no data directory: $HOME is not set; give --data DIR");
     return 0;
@@ -111,6 +127,13 @@ static int do_create(struct store *s, const struct keys_args *a)
         fprintf(stderr, "fief keys: %s\n", err);
         return CLI_FAIL;
     }
+    /* The key is printed even when the deposit fails: it is shown only once. */
+    bool no_credit =
+        a->credit && ledger_deposit(s, k.id, a->credit, "keys create --credit", NULL, err);
+    if (no_credit)
+        fprintf(stderr, "fief keys: the key was made, but its credit was not deposited: %s; "
+                        "`fief credit %lld AMOUNT` adds it\n",
+                err, (long long)k.id);
     printf("%s\n", key);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "fief keys: cannot write the key to stdout; revoke key %lld\n",
@@ -122,7 +145,7 @@ static int do_create(struct store *s, const struct keys_args *a)
             "it is shown only this once: the pool keeps only a hash of it\n",
             (long long)k.id, k.name[0] ? " \"" : "", k.name, k.name[0] ? "\"" : "", k.prefix,
             a->cfg.data_dir);
-    return CLI_OK;
+    return no_credit ? CLI_FAIL : CLI_OK;
 }
 
 static int print_key(void *ud, const struct store_key *k)
@@ -176,12 +199,12 @@ int cmd_keys(int argc, char **argv)
     snprintf(db, sizeof db, "%s/pool.db", a.cfg.data_dir);
     /* Listing or revoking in a directory with no pool would silently create
      * an empty one; say where we looked instead. */
-    if (strcmp(a.sub, "create") && access(db, F_OK) != 0) {
+    if (strcmp(a.sub, "create") && !a.cfg.store[0] && access(db, F_OK) != 0) {
         fprintf(stderr, "fief keys: no pool database at %s (wrong --data?)\n", db);
         return CLI_FAIL;
     }
     struct store *s;
-    if (store_open(a.cfg.data_dir, &s, err)) {
+    if (store_open_url(a.cfg.data_dir, a.cfg.store, &s, err)) {
         fprintf(stderr, "fief keys: %s\n", err);
         return CLI_FAIL;
     }

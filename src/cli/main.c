@@ -17,6 +17,10 @@ static const struct command {
     {"pool", cmd_pool, "run the pool server: miners on one port, the OpenAI API on another"},
     {"demo", cmd_demo, "a pool and a local miner, ready to try with curl"},
     {"keys", cmd_keys, "create, list and revoke the API keys of a pool's customers"},
+    {"credit", cmd_credit, "add credit to a customer's API key (a deposit)"},
+    {"payouts", cmd_payouts, "batch miners' matured earnings for payment; confirm or cancel"},
+    {"ledger", cmd_ledger, "check the books' invariants; show transactions and postings"},
+    {"receipt", cmd_receipt, "verify a signed receipt of a settled request"},
     {"miner", cmd_miner, "serve models to a pool and earn for the tokens"},
 };
 

@@ -6,6 +6,7 @@
 #define FIEF_LEDGER_IMPL_H
 
 #include "ledger/ledger.h"
+#include "ledger/ledger_admin.h"
 #include "ledger/store_impl.h"
 
 /* PostgreSQL advisory lock the synchronous bookkeeping (payouts, stale
@@ -46,8 +47,6 @@ void ledger_posting_set(struct ledger_posting *p, enum ledger_kind kind, const c
 void ledger_key_owner(int64_t key_id, char owner[LEDGER_OWNER_LEN]);
 /* The committed balance of (kind, owner) through d; 0 for none. */
 int ledger_account_get(struct db *d, enum ledger_kind kind, const char *owner, int64_t *out);
-/* "CUSTOMER", "HELD", ... */
-const char *ledger_kind_name(enum ledger_kind k);
 
 /* Run body(d, ud) in a write transaction on the caller's connection,
  * serialized with the other bookkeeping when lock is set; commit when it

@@ -14,10 +14,13 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define CREDIT LEDGER_MICRO
 #define MINER_A "aa00000000000000000000000000000000000000000000000000000000000000"
@@ -750,6 +753,111 @@ static void test_check_catches(void **state)
     store_close(b.s);
 }
 
+/* ---- the commands, through the fief binary ---- */
+
+/* Run `fief ARGS` (a shell fragment); stdout into out. The exit status, or
+ * -1 when it did not exit. */
+static int run_fief(const char *args, char *out, size_t cap)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>/dev/null", getenv("FIEF_BIN"), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int fief_at(const struct books *b, char *out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* fief with --data (and --store) of b's store, then fmt. */
+static int fief_at(const struct books *b, char *out, const char *fmt, ...)
+{
+    char rest[1024], args[3072];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rest, sizeof rest, fmt, ap);
+    va_end(ap);
+    /* the subcommand first, then where the books are */
+    const char *sp = strchr(rest, ' ');
+    int n = sp ? (int)(sp - rest) : (int)strlen(rest);
+    snprintf(args, sizeof args, "%.*s --data '%s'%s%s%s %s", n, rest, b->loc.dir,
+             b->loc.url[0] ? " --store '" : "", b->loc.url, b->loc.url[0] ? "'" : "",
+             sp ? sp + 1 : "");
+    return run_fief(args, out, 8192);
+}
+
+static void test_cli(void **state)
+{
+    const char *bin = getenv("FIEF_BIN");
+    if (!bin || access(bin, X_OK) != 0) {
+        fprintf(stderr, "SKIP: FIEF_BIN is not set to a built fief binary\n");
+        skip();
+    }
+    struct books b;
+    char out[8192], path[700];
+    books_open(state, "cli", &b);
+    assert_int_equal(fief_at(&b, out, "keys create --credit 5 --name c"), 0);
+    assert_int_equal(strncmp(out, "fief-", 5), 0);
+    assert_int_equal(fief_at(&b, out, "credit 1 2.5 --memo 'invoice 7'"), 0);
+    assert_non_null(strstr(out, "7.5 credits now"));
+    const char *bad[] = {"1 -1", "1 0", "1 1.1234567", "1 1e3", "1 99999999999999", "1", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(fief_at(&b, out, "credit %s", bad[i]), 2);
+    assert_int_equal(fief_at(&b, out, "credit 99 1"), 1);
+    assert_int_equal(available(b.s, 1), 7500000);
+
+    settle_one(b.s, 1, "r1", 1000, 500);
+    store_flush(b.s);
+    char err[FIEF_ERR_LEN];
+    assert_int_equal(ledger_mature_now(b.s, 0, (int64_t)clock_wall_ms() + 1000, err), 2940);
+    assert_int_equal(fief_at(&b, out, "payouts create --min 0.002"), 0);
+    assert_non_null(strstr(out, "nobody is due"));
+    assert_int_equal(fief_at(&b, out, "payouts create --min 0 --out '%s'", b.loc.dir), 0);
+    assert_non_null(strstr(out, "batch 1: 0.00294 credits to 2 miners"));
+    snprintf(path, sizeof path, "%s/payout-1.csv", b.loc.dir);
+    assert_int_equal(access(path, R_OK), 0);
+    assert_int_equal(fief_at(&b, out, "payouts list"), 0);
+    assert_non_null(strstr(out, "created"));
+    assert_int_equal(fief_at(&b, out, "payouts confirm 1"), 0);
+    assert_int_equal(fief_at(&b, out, "payouts confirm 1"), 1);
+    assert_int_equal(fief_at(&b, out, "payouts cancel 1"), 1);
+    assert_int_equal(fief_at(&b, out, "payouts cancel x"), 2);
+    assert_int_equal(fief_at(&b, out, "payouts frob"), 2);
+    assert_miner(b.s, MINER_A, 0, 0, 0, 1960);
+
+    /* receipts: the stored one verifies, a changed one does not */
+    assert_int_equal(fief_at(&b, out, "receipt get r1"), 0);
+    snprintf(path, sizeof path, "%s/r1.json", b.loc.dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(out, f);
+    fclose(f);
+    assert_int_equal(fief_at(&b, out, "receipt key"), 0);
+    char key[65];
+    snprintf(key, sizeof key, "%.64s", out);
+    assert_int_equal(fief_at(&b, out, "receipt verify '%s' --pubkey %s", path, key), 0);
+    assert_non_null(strstr(out, "valid receipt: request r1"));
+    key[0] = key[0] == 'a' ? 'b' : 'a';
+    assert_int_equal(fief_at(&b, out, "receipt verify '%s' --pubkey %s", path, key), 1);
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"fee\":60/\"fee\":61/' '%s'", path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(fief_at(&b, out, "receipt verify '%s'", path), 1);
+
+    /* ledger check: clean, then a balance nudged by hand */
+    assert_int_equal(fief_at(&b, out, "ledger check"), 0);
+    assert_int_equal(fief_at(&b, out, "ledger show --account pending"), 0);
+    assert_non_null(strstr(out, "settle"));
+    assert_int_equal(fief_at(&b, out, "ledger show --account nonsense"), 2);
+    raw(b.s, "UPDATE accounts SET balance = balance + 1 WHERE kind = 6");
+    assert_int_equal(fief_at(&b, out, "ledger check --pool-running"), 1);
+    assert_non_null(strstr(out, "balance is not the sum of its postings"));
+    store_close(b.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -759,7 +867,7 @@ int main(void)
         TU_BOTH(test_concurrent_holds),    TU_BOTH(test_replay_not_charged),
         TU_BOTH(test_idempotent_response), TU_BOTH(test_stale_holds),
         TU_BOTH(test_settled_notices),     TU_BOTH(test_receipts),
-        TU_BOTH(test_check_catches),
+        TU_BOTH(test_check_catches),       TU_BOTH(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
