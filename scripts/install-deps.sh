@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev
-  libevent-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev libsodium-dev
+  libevent-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev postgresql libsodium-dev
   libcurl4-openssl-dev libinih-dev libcmocka-dev
   curl ca-certificates python3 valgrind
 )
