@@ -70,6 +70,12 @@ cleanup() {
   done
   for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
+  # a sanitizer build (FIEF_SANITIZE=ON) reports into the processes' logs
+  if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP"/*.log >/dev/null 2>&1; then
+    echo "FAIL - sanitizer reports in: $(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP"/*.log | xargs -n1 basename | tr '\n' ' ')"
+    fails=$((fails + 1))
+    [ "$rc" != 0 ] || rc=1
+  fi
   if [ "$rc" != 0 ] || [ "$fails" -gt 0 ]; then dump_logs; fi
   if [ -n "${FIEF_KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
   exit "$rc"
@@ -165,6 +171,8 @@ start_miner() {
 # STATUS; the body is in $TMP/body, the headers in $TMP/headers.
 api() {
   local m=$1 p=$2; shift 2
+  : >"$TMP/body"
+  : >"$TMP/headers"
   STATUS=$(curl -s -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' --max-time 60 \
     -X "$m" "http://127.0.0.1:$HTTP$p" "$@") || STATUS=000
 }

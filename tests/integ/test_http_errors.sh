@@ -71,7 +71,7 @@ silent() {
 # On a second pool with a short first-token deadline, a silent miner takes the
 # job; after first_token_ms it moves on, no other miner serves the model, and
 # the request fails.
-MAIN_HTTP=$HTTP MAIN_MPORT=$MPORT
+MAIN_HTTP=$HTTP MAIN_MPORT=$MPORT MAIN_PID=$POOL_PID
 start_pool pool502 --model "tiny=$TINY" --set first_token_ms=1000
 KEY502=$(new_key pool502)
 silent idle1
@@ -81,7 +81,8 @@ check "502: the error type is server_error" test "$(json_get "$TMP/body" "j['err
 check "502: the pool gave up after the miner missed the first-token deadline" \
   grep -q 'sent no first token in time' "$TMP/pool502.log"
 kill $SILENT_PID 2>/dev/null || true
-HTTP=$MAIN_HTTP MPORT=$MAIN_MPORT
+check "502: that pool is still running" alive "$POOL_PID"
+HTTP=$MAIN_HTTP MPORT=$MAIN_MPORT POOL_PID=$MAIN_PID
 
 # ---- a full queue: 429 with Retry-After ----
 # A silent miner holds the only slot (first_token_ms is 30 s here); one
