@@ -136,8 +136,9 @@ struct settle_op {
     struct ledger_settlement st; /* body points into data */
     struct ledger_split split;
     int64_t held, cost, time_ms;
-    const char *receipt; /* into data; "" for a release */
-    char data[];         /* the response body, then the receipt */
+    bool release;   /* nothing produced: the hold is released, no receipt */
+    char *receipt;  /* signed by prepare on the write thread; freed by done */
+    char data[];    /* the response body */
 };
 
 int64_t ledger_settlement_cost(const struct ledger_settlement *st)
@@ -266,7 +267,7 @@ static int settle_apply(struct db *d, const struct store_op *op)
     const struct settle_op *o = (const struct settle_op *)op;
     struct ledger_posting p[3 + STORE_JOB_MAX_PARTS];
     uint32_t n = settle_postings(o, p);
-    bool release = !o->receipt[0];
+    bool release = o->release;
     struct ledger_txn t = {release ? "release" : "settle", o->st.req, "", o->time_ms, p, n};
     int64_t txn_id;
     int rc = hold_check(d, o);
@@ -282,10 +283,23 @@ static int settle_apply(struct db *d, const struct store_op *op)
     return rc;
 }
 
+/* Sign the receipt here rather than on the loop thread: an ed25519
+ * signature and the JSON cost more than the rest of a settlement. */
+static void settle_prepare(struct store *s, struct store_op *op)
+{
+    struct settle_op *o = (struct settle_op *)op;
+    if (o->release)
+        return;
+    o->receipt = ledger_receipt_make(s, &o->st, &o->split, o->time_ms);
+    if (!o->receipt)
+        o->receipt = xstrdup("{}"); /* still a settlement; ledger_receipt_make logged why */
+}
+
 static void settle_done(struct store *s, struct store_op *op, bool applied)
 {
     struct settle_op *o = (struct settle_op *)op;
     ledger_mem_done(s, op->seq, o->st.key_id, o->st.req, true, applied, o->receipt);
+    free(o->receipt);
 }
 
 static bool settlement_ok(const struct ledger_settlement *st)
@@ -303,21 +317,21 @@ static bool settlement_ok(const struct ledger_settlement *st)
     return true;
 }
 
-/* The op with the response body and the receipt copied in. */
-static struct settle_op *settle_op_new(const struct ledger_settlement *in, const char *receipt)
+/* The op with the response body copied in. */
+static struct settle_op *settle_op_new(const struct ledger_settlement *in)
 {
     bool keep = in->idem[0] && in->completion_tokens > 0;
-    size_t blen = keep ? in->body_len : 0, rlen = receipt ? strlen(receipt) : 0;
-    struct settle_op *o = xcalloc(1, sizeof *o + blen + rlen + 2);
+    size_t blen = keep ? in->body_len : 0;
+    struct settle_op *o = xcalloc(1, sizeof *o + blen + 1);
     o->st = *in;
     o->st.body = NULL;
     if (keep) {
         memcpy(o->data, in->body ? in->body : "", blen);
         o->st.body = o->data;
     }
-    memcpy(o->data + blen + 1, receipt ? receipt : "", rlen + 1);
-    o->receipt = o->data + blen + 1;
-    o->op.what = "settle";
+    o->release = in->completion_tokens == 0;
+    o->op.what = o->release ? "release" : "settle";
+    o->op.prepare = settle_prepare;
     o->op.apply = settle_apply;
     o->op.done = settle_done;
     return o;
@@ -336,24 +350,14 @@ void ledger_settle(struct store *s, const struct ledger_settlement *in)
                 rc == FIEF_ESTATE ? "it is settled already" : "this store holds nothing for it");
         return;
     }
-    struct ledger_settlement st = *in;
-    st.held = held;
-    int64_t cost = ledger_settlement_cost(&st);
-    struct ledger_split sp;
-    ledger_split(cost, st.fee_ppm, st.parts, st.n_parts, &sp);
-    int64_t now = st.created_ms > 0 ? st.created_ms : (int64_t)clock_wall_ms();
-    char *receipt = st.completion_tokens ? ledger_receipt_make(s, &st, &sp, now) : NULL;
-    struct settle_op *o = settle_op_new(&st, receipt);
-    o->split = sp;
-    o->held = held;
-    o->cost = cost;
-    o->time_ms = now;
-    if (st.completion_tokens && !receipt)
-        o->receipt = "{}"; /* still a settlement; ledger_receipt_make logged why */
-    free(receipt);
-    struct ledger_delta dl = {st.key_id, held - cost, -held};
-    ledger_mem_settle_push(s, &o->op, st.req, &dl, st.content_type, st.http_status, o->st.body,
-                           o->st.body_len);
+    struct settle_op *o = settle_op_new(in);
+    o->st.held = o->held = held;
+    o->cost = ledger_settlement_cost(&o->st);
+    ledger_split(o->cost, o->st.fee_ppm, o->st.parts, o->st.n_parts, &o->split);
+    o->time_ms = in->created_ms > 0 ? in->created_ms : (int64_t)clock_wall_ms();
+    struct ledger_delta dl = {in->key_id, held - o->cost, -held};
+    ledger_mem_settle_push(s, &o->op, in->req, &dl, in->content_type, in->http_status,
+                           o->st.body, o->st.body_len);
 }
 
 /* ---- idempotent responses ---- */

@@ -98,6 +98,7 @@ struct keyview {
     struct hnode node;
     int64_t key_id;
     struct qdelta *head, *tail; /* in sequence order */
+    int64_t customer, held;     /* the sums of the queued deltas */
 };
 
 struct mhold {
@@ -243,6 +244,8 @@ static void delta_add(struct ledger_mem *m, uint64_t seq, const struct ledger_de
     d->seq = seq;
     d->customer = dl->customer;
     d->held = dl->held;
+    k->customer += d->customer;
+    k->held += d->held;
     if (k->tail)
         k->tail->next = d;
     else
@@ -269,6 +272,8 @@ static void delta_forget(struct ledger_mem *m, int64_t key_id, uint64_t seq)
         k->head = d->next;
     if (k->tail == d)
         k->tail = prev;
+    k->customer -= d->customer;
+    k->held -= d->held;
     free(d);
     if (!k->head) {
         ht_remove(&m->keys, &k->node);
@@ -306,12 +311,17 @@ static int key_now_locked(struct store *s, int64_t key_id, int64_t *avail, int64
     int64_t a = db_col_i64(st, 0), h = db_col_i64(st, 1);
     uint64_t committed = (uint64_t)db_col_i64(st, 2);
     db_reset(st);
+    /* The deltas the snapshot holds are the oldest ones (a committed group
+     * whose hook has not run yet): take them off the sums. */
     struct keyview *k = key_find(store_ledger(s), key_id, false);
-    for (struct qdelta *d = k ? k->head : NULL; d; d = d->next)
-        if (d->seq > committed) {
-            a += d->customer;
-            h += d->held;
+    if (k) {
+        a += k->customer;
+        h += k->held;
+        for (struct qdelta *d = k->head; d && d->seq <= committed; d = d->next) {
+            a -= d->customer;
+            h -= d->held;
         }
+    }
     *avail = a;
     *held = h;
     return 0;

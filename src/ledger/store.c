@@ -297,6 +297,9 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         if (!ops)
             break; /* closing, and nothing left */
+        for (struct store_op *op = ops; op; op = op->next)
+            if (op->prepare)
+                op->prepare(s, op);
         group_ended(s, ops, n, commit_group(s, ops, n));
     }
     return NULL;

@@ -30,10 +30,13 @@ int store_schema_version(void);
  * than once before it commits: apply must only write through the
  * connection, never change other state.
  *
- * After the group's COMMIT (or once the op is dropped), the write thread
- * calls done, when set, with applied telling which, and then free()s the
- * op. done runs on the write thread, outside the store's lock; it may take
- * other locks (the ledger's) but must not wait for the queue.
+ * Before the op's group starts, the write thread calls prepare, when set,
+ * once: it may fill in the op itself (the ledger signs a settlement's
+ * receipt there, off the loop thread), not the database. After the group's
+ * COMMIT (or once the op is dropped), the write thread calls done, when set,
+ * with applied telling which, and then free()s the op. prepare and done run
+ * on the write thread, outside the store's lock; they may take other locks
+ * (the ledger's) but must not wait for the queue.
  *
  * Every op gets a sequence number at push (1, 2, ... in queue order), and
  * every group records the highest number it committed in the table writers
@@ -42,6 +45,7 @@ int store_schema_version(void);
 struct store_op {
     struct store_op *next;
     const char *what; /* for log lines: "job", "miner", "settle" ... */
+    void (*prepare)(struct store *s, struct store_op *op);
     int (*apply)(struct db *wr, const struct store_op *op);
     void (*done)(struct store *s, struct store_op *op, bool applied);
     uint64_t seq;  /* set by store_op_push */
