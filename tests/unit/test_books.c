@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -753,6 +754,98 @@ static void test_check_catches(void **state)
     store_close(b.s);
 }
 
+/* ---- crashes and lost connections ---- */
+
+/* The child: settle requests as fast as it can until it is killed. */
+static void crash_child(const struct tu_loc *loc, int round)
+{
+    char err[FIEF_ERR_LEN], req[32];
+    struct store *s;
+    if (store_open_url(loc->dir, loc->url, &s, err))
+        _exit(3);
+    for (int i = 0;; i++) {
+        snprintf(req, sizeof req, "k%d-%d", round, i);
+        if (ledger_hold(s, 1, req, NULL, 1000, err) == FIEF_ELIMIT)
+            _exit(4);
+        struct ledger_settlement st;
+        settlement(&st, req, 1, 1000, 10, (uint32_t)(i % 7) * 20, (uint32_t)(i % 3) * 10);
+        if (i % 5 != 4) /* some requests are still in flight when the kill comes */
+            ledger_settle(s, &st);
+    }
+}
+
+/* kill -9 a process settling requests, several times: after each restart
+ * the stale holds are released, the books check, and the customer was
+ * charged exactly what the committed settlements say. */
+static void test_kill9(void **state)
+{
+    struct books b;
+    char err[FIEF_ERR_LEN];
+    books_open(state, "kill9", &b);
+    int64_t key = new_key(b.s, 100 * CREDIT);
+    assert_int_equal(key, 1);
+    store_close(b.s);
+    for (int round = 0; round < 3; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            crash_child(&b.loc, round);
+        usleep(250000 + 150000 * (useconds_t)round);
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        assert_true(WIFSIGNALED(st));
+        b.s = tu_open(&b.loc);
+        assert_true(ledger_release_stale_holds(b.s, err) >= 0);
+        assert_books_ok(b.s, false);
+        struct ledger_key_balance kb;
+        assert_int_equal(ledger_key_balance(b.s, key, &kb), 0);
+        assert_int_equal(kb.held, 0);
+        assert_int_equal(kb.available, 100 * CREDIT - kb.spent);
+        printf("kill -9 round %d: %lld micro-credits spent so far, books consistent\n", round,
+               (long long)kb.spent);
+        store_close(b.s);
+    }
+}
+
+/* The server drops the pool's connections: the write thread retries the
+ * group on a new connection, a read fails once and then works again. */
+static void test_pg_reconnect(void **state)
+{
+    if (!((const struct tu_backend *)*state)->pg)
+        skip(); /* PostgreSQL only */
+    struct books b;
+    char app[48];
+    tu_loc_new(state, "reconnect", &b.loc);
+    /* a name of its own: other tests may be using the same server */
+    snprintf(app, sizeof app, "fief_reconnect_%d", (int)getpid());
+    size_t n = strlen(b.loc.url);
+    snprintf(b.loc.url + n, sizeof b.loc.url - n, "&application_name=%s", app);
+    b.s = tu_open(&b.loc);
+    int64_t key = new_key(b.s, 10 * CREDIT);
+    settle_one(b.s, key, "before", 100, 0);
+    store_flush(b.s);
+    PGconn *c = PQconnectdb(getenv("FIEF_TEST_PG"));
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'",
+             app);
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_true(PQntuples(r) >= 2);
+    PQclear(r);
+    PQfinish(c);
+    int64_t v;
+    if (ledger_available(b.s, key, &v) != 0) /* the first read may see the broken socket */
+        assert_int_equal(ledger_available(b.s, key, &v), 0);
+    settle_one(b.s, key, "after", 100, 0);
+    store_flush(b.s);
+    assert_key(b.s, key, 10 * CREDIT - 400, 0);
+    assert_books_ok(b.s, false);
+    store_close(b.s);
+}
+
 /* ---- the commands, through the fief binary ---- */
 
 /* Run `fief ARGS` (a shell fragment); stdout into out. The exit status, or
@@ -868,6 +961,7 @@ int main(void)
         TU_BOTH(test_idempotent_response), TU_BOTH(test_stale_holds),
         TU_BOTH(test_settled_notices),     TU_BOTH(test_receipts),
         TU_BOTH(test_check_catches),       TU_BOTH(test_cli),
+        TU_BOTH(test_kill9),               TU_BOTH(test_pg_reconnect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
