@@ -30,6 +30,9 @@ static void test_cost_cases(void **state)
     assert_int_equal(cost_ok(1, 1, 999999, 2), 2);
     assert_int_equal(cost_ok(100000, 200000, 0, 0), 0);
     assert_int_equal(cost_ok(500000, 1500000, 7, 3), 8); /* 3.5 + 4.5 = 8 */
+    /* docs/operating.md's worked example: the hold, then the cost */
+    assert_int_equal(cost_ok(500000, 1500000, 1200, 1024), 2136);
+    assert_int_equal(cost_ok(500000, 1500000, 1200, 800), 1800);
     int64_t c;
     assert_int_equal(ledger_cost(UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, &c),
                      FIEF_ERANGE);
@@ -83,7 +86,14 @@ static void test_split_cases(void **state)
     (void)state;
     struct store_job_part p[STORE_JOB_MAX_PARTS];
     struct ledger_split sp;
-    /* the worked example of docs/operating.md: 2% of 2000, 300 + 200 tokens */
+    /* docs/operating.md's worked example: 2% of 1800, A 500 then B 300 tokens;
+     * 1102.5 and 661.5, the leftover to the earlier of equal remainders */
+    parts_set(p, 2, (uint32_t[]){500, 300});
+    ledger_split(1800, 20000, p, 2, &sp);
+    assert_int_equal(sp.fee, 36);
+    assert_int_equal(sp.shares[0].amount, 1103);
+    assert_int_equal(sp.shares[1].amount, 661);
+    /* 2% of 2000, 300 + 200 tokens: no leftover */
     parts_set(p, 2, (uint32_t[]){300, 200});
     ledger_split(2000, 20000, p, 2, &sp);
     assert_int_equal(sp.fee, 40);
