@@ -34,9 +34,9 @@
  * records the last sequence number it committed in the same transaction
  * (table writers), so a read knows exactly which queued changes its
  * snapshot already holds, and drops them from memory after the commit.
- * Settlement notices (receipts) are made on the write thread after the
- * commit and handed to the loop through ledger_on_settled's wake-up and
- * ledger_settled_poll.
+ * Receipts are signed on the write thread (not the loop); a settlement's
+ * notice with its receipt is queued there after the commit and handed to
+ * the loop through ledger_on_settled's wake-up and ledger_settled_poll.
  *
  * One pool per database: `fief pool` takes ledger_pool_lock, and
  * ledger_release_stale_holds releases every open hold but its own. */
@@ -112,7 +112,10 @@ int ledger_available(struct store *s, int64_t key_id, int64_t *out);
  * settlement is not yet committed: answer 409), FIEF_EINVAL (bad amount,
  * empty or over-long req or idem, req already held), FIEF_EIO. The hold is
  * queued; the in-memory view changes at once, so concurrent requests cannot
- * overspend. */
+ * overspend. amount must be > 0: a request that cannot cost anything (a
+ * free model) needs no hold and no settlement. Every hold ends with
+ * ledger_settle (0 completion tokens: a plain release), or it stays in
+ * memory and in the books until the next start releases it. */
 int ledger_hold(struct store *s, int64_t key_id, const char *req, const char *idem,
                 int64_t amount, char err[FIEF_ERR_LEN]);
 
@@ -156,8 +159,8 @@ typedef void (*ledger_wake_cb)(void *ud);
  * released). Never fails: a settlement for a request this store holds
  * nothing for is logged and ignored; a write the database refuses is logged
  * and the hold stays until the next start releases it. The receipt is
- * signed here, with the key ledger_set_signer gave (by default the pool key
- * in the data directory). */
+ * signed on the write thread, with the key ledger_set_signer gave (by
+ * default the pool key in the data directory). */
 void ledger_settle(struct store *s, const struct ledger_settlement *st);
 
 /* Settlement notices. After the write thread commits settlements it queues
@@ -209,8 +212,10 @@ int64_t ledger_mature_now(struct store *s, uint32_t maturity_s, int64_t now_ms,
 int ledger_deposit(struct store *s, int64_t key_id, int64_t amount, const char *memo,
                    int64_t *txn_id, char err[FIEF_ERR_LEN]);
 
-/* Payout batches. create: every miner whose AVAILABLE >= min_payout moves it
- * to PAYING in one batch (synchronous); writes DIR/payout-<id>.json and .csv
+/* Payout batches. create: every miner with a payout account whose
+ * AVAILABLE >= min_payout (and > 0) moves it to PAYING in one batch
+ * (synchronous, committed before the files are written); writes
+ * DIR/payout-<id>.json and .csv
  * (miner key, payout account, amount in credits and micro-credits) and
  * returns the batch id (0 when nobody is due). confirm: PAYING -> PAYOUTS;
  * cancel: PAYING -> AVAILABLE. A batch is confirmed or cancelled once:
