@@ -283,7 +283,8 @@ int ledger_receipt_verify(const char *json, const char *pubkey_hex, char err[FIE
  *  - each key's HELD balance equals its open holds; each miner's PENDING
  *    its unmatured earnings; each miner's PAYING its lines in open batches;
  *  - no open hold belongs to a settled request, and when pool_running is
- *    false there is no open hold at all;
+ *    false there is no open hold at all; run inside the pool, every open
+ *    hold it placed belongs to a request it still has in flight;
  *  - every settled or released hold has its transaction; every settlement's
  *    cost is at most its hold and its shares and fee add up to its cost;
  *  - every payout batch is in exactly one state (created, confirmed,

@@ -71,6 +71,24 @@ static void test_check_catches(void **state)
     assert_reports(b.s, false, "open hold while no pool is running");
     raw(b.s, "DELETE FROM holds WHERE req = 'ghost'");
 
+    /* inside the pool, its own open holds are requests in flight; one it
+     * has forgotten is reported */
+    hold_ok(b.s, key, "flying", 5);
+    store_flush(b.s);
+    assert_books_ok(b.s, true);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO holds (req, key_id, amount, state, writer, txn_id, created_ms)"
+             " VALUES ('forgotten', 1, 0, 1, '%s', 1, 0)",
+             store_writer_id(b.s));
+    raw(b.s, sql);
+    assert_reports(b.s, true, "open hold of this pool with no request in flight");
+    raw(b.s, "DELETE FROM holds WHERE req = 'forgotten'");
+    struct ledger_settlement fl;
+    settlement(&fl, "flying", key, 5, 0, 0, 0);
+    ledger_settle(b.s, &fl);
+    store_flush(b.s);
+
     /* a settled request whose hold is open again; a settlement above its hold */
     raw(b.s, "UPDATE holds SET state = 1 WHERE req = 'c1'");
     assert_reports(b.s, true, "open hold of a settled request");
