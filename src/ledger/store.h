@@ -48,7 +48,8 @@ void store_flush(struct store *s);
 struct store_stats {
     uint64_t queued;    /* writes waiting now */
     uint64_t committed; /* writes committed since open */
-    uint64_t dropped;   /* writes lost: rejected by the schema (a bug) or given up on at close */
+    uint64_t dropped;   /* writes refused by the database (a bug, or a replayed settlement)
+                           or given up on at close */
     uint64_t batches;   /* group commits */
 };
 void store_stats_get(struct store *s, struct store_stats *out);
