@@ -17,6 +17,10 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
+# Node.js and npm run the tests' official OpenAI client. A machine that already
+# has them (NodeSource's node bundles npm) keeps its own.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "install-deps: installing ${missing[*]}" >&2

@@ -235,7 +235,8 @@ static struct offer *pick(struct dmodel *dm, const struct pjob *j)
     double best_score = -1;
     struct offer *o;
     TAILQ_FOREACH(o, &dm->offers, link) {
-        if (o->busy >= o->slots || !(o->caps & PROTO_CAP_GENERATE) || avoided(j, o->mc) ||
+        if (o->busy >= o->slots || !(o->caps & PROTO_CAP_GENERATE) || !mconn_ready(o->mc) ||
+            avoided(j, o->mc) ||
             (uint64_t)j->p.n_prompt + j->p.max_tokens > o->ctx)
             continue;
         double score = (o->tps > 0 ? o->tps : 1.0) * (double)(o->slots - o->busy) / o->slots;
@@ -638,6 +639,27 @@ static void expire_queue(struct dmodel *dm, uint64_t now)
     }
 }
 
+/* Miners that never answered a cancelled job. Kicking one frees its
+ * attempts, so the offenders are gathered first (connections outlive the
+ * kick until the gateway reaps them) and kicked after the walk. */
+static void kick_unresponsive(struct disp *d, uint64_t now)
+{
+    struct mconn *bad[16];
+    size_t n = 0;
+    struct attempt *a;
+    TAILQ_FOREACH(a, &d->attempts, link) {
+        if (a->job || a->detached_ns >= now || now - a->detached_ns <= CANCEL_GRACE_NS)
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = bad[i] == a->mc;
+        if (!seen && n < sizeof bad / sizeof bad[0])
+            bad[n++] = a->mc;
+    }
+    for (size_t i = 0; i < n; i++)
+        mconn_kick(bad[i], PROTO_ERR_STATE, "a cancelled job was never answered");
+}
+
 void disp_tick(struct disp *d)
 {
     uint64_t now = clock_mono_ns();
@@ -648,10 +670,7 @@ void disp_tick(struct disp *d)
             fail_over(j, j->cur && j->cur->received ? "stalled between tokens"
                                                      : "sent no first token in time", true);
     }
-    struct attempt *a;
-    TAILQ_FOREACH(a, &d->attempts, link)
-        if (!a->job && now - a->detached_ns > CANCEL_GRACE_NS)
-            mconn_kick(a->mc, PROTO_ERR_STATE, "a cancelled job was never answered");
+    kick_unresponsive(d, now);
     for (size_t i = 0; i < d->n_models; i++)
         expire_queue(&d->models[i], now);
     double dt = (double)(now - d->rate_t0_ns) / 1e9;

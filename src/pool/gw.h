@@ -6,6 +6,7 @@
 #define FIEF_POOL_GW_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pool/disp.h"
@@ -35,6 +36,8 @@ uint32_t gw_miners_online(const struct gw *g);
 /* What the scheduler asks of a connection. */
 const char *mconn_id(const struct mconn *mc);      /* short public id (16 hex of the key) */
 const char *mconn_pubkey(const struct mconn *mc);  /* full hex key */
+/* False once the connection is closing (its offers are about to go). */
+bool mconn_ready(const struct mconn *mc);
 /* Send a job request; returns the request id the reply will carry, or 0 if
  * the connection is closing. */
 uint64_t mconn_send_job(struct mconn *mc, const struct proto_job *job);

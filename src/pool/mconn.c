@@ -47,6 +47,7 @@ struct mconn {
     int64_t connected_ms;
     bool offered;
     bool dead;                     /* on the reaper's list */
+    bool gone_pending;             /* the scheduler must still hear it is gone */
     uint32_t n_models;
     char models[PROTO_MAX_MODELS][PROTO_MAX_NAME + 1];
     uint32_t slots;
@@ -141,12 +142,14 @@ static void begin_close(struct mconn *mc, const char *why)
 {
     if (mc->state == MC_CLOSING)
         return;
-    bool was_ready = mc->state == MC_READY;
+    /* The scheduler hears of it from the reaper, never from inside this call:
+     * a close can start in the middle of the scheduler's own work (a send
+     * that finds the miner not reading). */
+    mc->gone_pending = mc->state == MC_READY;
     mc->state = MC_CLOSING;
     mc->closing_ns = clock_mono_ns();
     log_info("miner %s (%s): closing: %s", mc->id[0] ? mc->id : "-", mc->peer, why);
-    if (was_ready)
-        disp_miner_gone(mc->g->d, mc);
+    event_active(mc->g->reap, 0, 0);
     bufferevent_disable(mc->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(mc->bev)) == 0)
         close_now(mc);
@@ -166,12 +169,24 @@ void mconn_kick(struct mconn *mc, int code, const char *why)
     begin_close(mc, why);
 }
 
+static void tell_scheduler(struct gw *g, struct mconn *mc)
+{
+    if (mc->gone_pending) {
+        mc->gone_pending = false;
+        disp_miner_gone(g->d, mc); /* its jobs fail over now */
+    }
+}
+
 static void reap_cb(evutil_socket_t fd, short ev, void *arg)
 {
     (void)fd;
     (void)ev;
     struct gw *g = arg;
     struct mconn *mc;
+    TAILQ_FOREACH(mc, &g->conns, link)
+        tell_scheduler(g, mc);
+    TAILQ_FOREACH(mc, &g->dead, link)
+        tell_scheduler(g, mc);
     while ((mc = TAILQ_FIRST(&g->dead))) {
         TAILQ_REMOVE(&g->dead, mc, link);
         bufferevent_free(mc->bev);
@@ -527,6 +542,11 @@ const char *mconn_id(const struct mconn *mc)
     return mc->id;
 }
 
+bool mconn_ready(const struct mconn *mc)
+{
+    return mc->state == MC_READY;
+}
+
 const char *mconn_pubkey(const struct mconn *mc)
 {
     return mc->hello.pubkey;
@@ -653,8 +673,11 @@ void gw_free(struct gw *g)
     if (g->lis)
         evconnlistener_free(g->lis);
     struct mconn *mc;
+    TAILQ_FOREACH(mc, &g->dead, link)
+        mc->gone_pending = false; /* the scheduler is torn down by its owner */
     while ((mc = TAILQ_FIRST(&g->conns))) {
-        mc->state = MC_CLOSING; /* the scheduler is torn down by its owner */
+        mc->gone_pending = false;
+        mc->state = MC_CLOSING;
         close_now(mc);
     }
     if (g->reap)
