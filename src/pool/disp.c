@@ -682,6 +682,18 @@ void disp_tick(struct disp *d)
     }
 }
 
+uint32_t disp_miner_busy(const struct disp *d, const struct mconn *mc)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < d->n_models; i++) {
+        const struct offer *o;
+        TAILQ_FOREACH(o, &d->models[i].offers, link)
+            if (o->mc == mc)
+                n += o->busy;
+    }
+    return n;
+}
+
 double disp_tokens_per_s(const struct disp *d)
 {
     return d->rate;

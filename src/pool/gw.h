@@ -73,6 +73,9 @@ void disp_tick(struct disp *d);
  * the reply as unsolicited). */
 int disp_owns_request(struct disp *d, struct mconn *mc, uint64_t req_id);
 
+/* Slots of mc running a job now. */
+uint32_t disp_miner_busy(const struct disp *d, const struct mconn *mc);
+
 /* Live relay rate (tokens/s, smoothed) and totals since start. */
 double disp_tokens_per_s(const struct disp *d);
 uint64_t disp_jobs_total(const struct disp *d);

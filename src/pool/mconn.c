@@ -587,8 +587,9 @@ static json_t *miner_json(const struct mconn *mc)
     json_t *models = json_array();
     for (uint32_t i = 0; i < mc->n_models; i++)
         json_array_append_new(models, json_string(mc->models[i]));
-    return json_pack("{s:s, s:s, s:o, s:i, s:f, s:I, s:I, s:I}", "id", mc->id, "worker",
+    return json_pack("{s:s, s:s, s:o, s:I, s:I, s:f, s:I, s:I, s:I}", "id", mc->id, "worker",
                      mc->hello.worker, "models", models, "slots", (json_int_t)mc->slots,
+                     "busy", (json_int_t)disp_miner_busy(mc->g->d, mc),
                      "tps", mc->tps, "tokens", (json_int_t)mc->tokens, "jobs",
                      (json_int_t)mc->jobs, "connected_s",
                      (json_int_t)((int64_t)clock_wall_ms() - mc->connected_ms) / 1000);
