@@ -21,7 +21,7 @@ static const struct method_def methods[] = {
     [PM_OFFER] = {"offer", PROTO_REQUEST},  [PM_JOB] = {"job", PROTO_REQUEST},
     [PM_TOKENS] = {"tokens", PROTO_NOTIFY}, [PM_CANCEL] = {"cancel", PROTO_NOTIFY},
     [PM_SCORE] = {"score", PROTO_REQUEST},  [PM_PING] = {"ping", PROTO_REQUEST},
-    [PM_NOTICE] = {"notice", PROTO_NOTIFY},
+    [PM_NOTICE] = {"notice", PROTO_NOTIFY}, [PM_RECEIPT] = {"receipt", PROTO_NOTIFY},
 };
 #define N_METHODS (sizeof methods / sizeof methods[0])
 

@@ -57,6 +57,8 @@
 #define PROTO_MAX_TOKEN_ID ((1 << 24) - 1)
 #define PROTO_MAX_CTX (1u << 24)       /* positions a miner may offer per job */
 #define PROTO_MAX_CAPS 8               /* capability names in one offered model */
+#define PROTO_MAX_RECEIPT 16384        /* bytes of a receipt object, compact (a receipt
+                                          naming 8 miners is about 1.5 KB) */
 
 /* The id of an error reply about a line that had no usable id ("id":null). */
 #define PROTO_NO_ID UINT64_MAX
@@ -95,6 +97,7 @@ enum proto_method {
     PM_SCORE,  /* pool -> miner, request */
     PM_PING,   /* either way, request */
     PM_NOTICE, /* pool -> miner, notification */
+    PM_RECEIPT, /* pool -> miner, notification: a settled request's signed receipt */
 };
 
 const char *proto_method_name(enum proto_method m); /* "hello" ...; "?" for unknown */
@@ -180,6 +183,8 @@ struct proto_terms {
     char scheme[16];         /* payout scheme name, "PPS" */
     uint32_t maturity_s;     /* seconds before earnings can be paid out */
     double audit_rate;       /* share of jobs re-scored, for a new miner, 0..1 */
+    char pool_key[PROTO_KEY_HEX + 1]; /* optional: the pool's receipt-signing ed25519
+                                         public key, lowercase hex; "" when not sent */
 };
 
 struct proto_welcome {
@@ -321,6 +326,21 @@ struct proto_scored {
 int proto_scored_decode(json_t *result, struct proto_scored *out, char err[FIEF_ERR_LEN]);
 json_t *proto_scored_encode(const struct proto_scored *s);
 void proto_scored_clear(struct proto_scored *s);
+
+/* A settled request's receipt (common/receipt.h), sent to every connection of
+ * each miner it pays. The receipt is kept as a jansson object: a receiver
+ * checks its signature over the canonical form (sorted keys, compact), which
+ * does not depend on how the line spelled it. */
+struct proto_receipt {
+    char request[PROTO_MAX_NAME + 1]; /* [A-Za-z0-9._-]+, the request id */
+    json_t *receipt;                  /* decode: owned (proto_receipt_clear); encode: borrowed */
+};
+/* Checks that receipt is an object of at most PROTO_MAX_RECEIPT bytes
+ * (compact) whose "request" is the same request; not its signature (the
+ * miner does that, with the key hello gave it). */
+int proto_receipt_decode(json_t *params, struct proto_receipt *out, char err[FIEF_ERR_LEN]);
+json_t *proto_receipt_encode(const struct proto_receipt *r);
+void proto_receipt_clear(struct proto_receipt *r);
 
 enum proto_notice_kind { PROTO_NOTICE_MESSAGE = 1, PROTO_NOTICE_FEE, PROTO_NOTICE_SHUTDOWN,
                          PROTO_NOTICE_REDIRECT };

@@ -27,6 +27,7 @@
 
 static int tokens_check(json_t *o, void *out, struct proto_ctx *c);
 static int notice_check(json_t *o, void *out, struct proto_ctx *c);
+static int receipt_check(json_t *o, void *out, struct proto_ctx *c);
 
 /* One field per line reads as a table. */
 /* clang-format off */
@@ -51,6 +52,7 @@ static const struct proto_field terms_f[] = {
     {STR(scheme, PF_CS_NAME)},
     {NUM(maturity_s, PF_U32, 0, UINT32_MAX)},
     {NUM(audit_rate, PF_F64, 0, 1)},
+    {STR(pool_key, PF_CS_HEX), OPTZ},
 };
 #undef S
 DEF(terms_def, "hello result", struct proto_terms, terms_f, NULL);
@@ -148,6 +150,9 @@ static const struct proto_field scored_f[] = {
     {SAME(top_logprobs, PF_LPS, n, logprobs)},
 };
 #undef S
+#define S struct proto_receipt
+static const struct proto_field receipt_f[] = {{STR(request, PF_CS_NAME)}};
+#undef S
 #define S struct proto_notice
 static const struct proto_field notice_f[] = {
     {FLD(kind, PF_ENUM), .sub = notice_names},
@@ -170,6 +175,7 @@ DEF(cancel_def, "cancel", struct proto_cancel, cancel_f, NULL);
 DEF(score_def, "score", struct proto_score, score_f, NULL);
 DEF(scored_def, "score result", struct proto_scored, scored_f, NULL);
 DEF(notice_def, "notice", struct proto_notice, notice_f, notice_check);
+DEF(receipt_def, "receipt", struct proto_receipt, receipt_f, receipt_check);
 /* clang-format on */
 
 /* top_ids and top_logprobs come together; the stream stays within max_tokens. */
@@ -195,6 +201,32 @@ static int notice_check(json_t *o, void *out, struct proto_ctx *c)
         return proto_fields_bad(c, "url", " is missing (a redirect notice)");
     if (n->kind == PROTO_NOTICE_MESSAGE && !n->message[0])
         return proto_fields_bad(c, "message", " is missing (a message notice)");
+    return 0;
+}
+
+static int dump_len(const char *buf, size_t n, void *ud)
+{
+    (void)buf;
+    *(size_t *)ud += n;
+    return *(size_t *)ud > PROTO_MAX_RECEIPT ? -1 : 0; /* stop early: it is too large */
+}
+
+/* The receipt is an object of bounded size about this request. Its own
+ * fields are the receiver's business (common/receipt.h checks them with the
+ * signature); the table's engine reads only "request". */
+static int receipt_check(json_t *o, void *out, struct proto_ctx *c)
+{
+    const struct proto_receipt *r = out;
+    json_t *rc = json_object_get(o, "receipt");
+    size_t n = 0;
+    if (!json_is_object(rc))
+        return proto_fields_bad(c, "receipt", rc ? " must be an object" : " is missing");
+    if (json_dump_callback(rc, dump_len, &n, JSON_COMPACT) != 0)
+        return proto_fields_bad(c, "receipt", " is larger than %d bytes", PROTO_MAX_RECEIPT);
+    const char *req = json_string_value(json_object_get(rc, "request"));
+    if (!req || strcmp(req, r->request) != 0)
+        return proto_fields_bad(c, "receipt", " is not the receipt of request \"%s\"",
+                                r->request);
     return 0;
 }
 
@@ -383,4 +415,25 @@ json_t *proto_notice_encode(const struct proto_notice *n)
     if (n->kind != PROTO_NOTICE_FEE)
         json_object_del(o, "fee_ppm");
     return o;
+}
+
+int proto_receipt_decode(json_t *params, struct proto_receipt *out, char err[FIEF_ERR_LEN])
+{
+    int rc = proto_fields_decode(&receipt_def, params, out, err);
+    if (rc == 0)
+        out->receipt = json_incref(json_object_get(params, "receipt"));
+    return rc;
+}
+
+json_t *proto_receipt_encode(const struct proto_receipt *r)
+{
+    json_t *o = proto_fields_encode(&receipt_def, r);
+    json_object_set_new(o, "receipt", r->receipt ? json_incref(r->receipt) : json_object());
+    return o;
+}
+
+void proto_receipt_clear(struct proto_receipt *r)
+{
+    json_decref(r->receipt);
+    memset(r, 0, sizeof *r);
 }

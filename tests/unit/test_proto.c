@@ -415,9 +415,105 @@ static void test_rt_welcome(void **state)
     w.terms.maturity_s = 86400;
     w.terms.audit_rate = 0.05;
     json_t *r = wire(proto_welcome_encode(&w), PROTO_REPLY, PM_UNKNOWN, &m);
+    assert_null(json_object_get(json_object_get(r, "terms"), "pool_key")); /* optional: left out */
     expect_ok(proto_welcome_decode(r, &d, err), err);
     assert_memory_equal(&w, &d, sizeof w);
     proto_msg_clear(&m);
+    strcpy(w.terms.pool_key, HEX64); /* the pool's receipt key travels when it has one */
+    r = wire(proto_welcome_encode(&w), PROTO_REPLY, PM_UNKNOWN, &m);
+    expect_ok(proto_welcome_decode(r, &d, err), err);
+    assert_string_equal(d.terms.pool_key, HEX64);
+    assert_memory_equal(&w, &d, sizeof w);
+    proto_msg_clear(&m);
+}
+
+/* A welcome whose pool_key is not 64 hex digits is refused, naming it. */
+static void test_welcome_bad_key(void **state)
+{
+    (void)state;
+    char err[FIEF_ERR_LEN] = "";
+    struct proto_welcome d;
+    json_t *r = json_pack("{s:i, s:s, s:s, s:{s:s, s:i, s:s, s:i, s:f, s:s}}", "version", 1,
+                          "session", "s1", "challenge", HEX64, "terms", "pool", "p", "fee_ppm",
+                          0, "scheme", "PPS", "maturity_s", 0, "audit_rate", 0.5, "pool_key",
+                          "xyz");
+    assert_int_equal(proto_welcome_decode(r, &d, err), FIEF_EPROTO);
+    assert_non_null(strstr(err, "pool_key"));
+    json_decref(r);
+}
+
+/* A receipt as the ledger writes it (fields sorted, integers only). */
+static json_t *sample_receipt(const char *req)
+{
+    return json_pack("{s:I, s:I, s:s, s:I, s:I, s:[{s:I, s:s, s:I}], s:s, s:s, s:s, s:I, "
+                     "s:I, s:I, s:s, s:s, s:I, s:I}",
+                     "completion_tokens", (json_int_t)800, "cost", (json_int_t)1800, "digest",
+                     "sha256:" HEX64, "fee", (json_int_t)36, "fee_ppm", (json_int_t)20000,
+                     "miners", "amount", (json_int_t)1764, "miner", HEX64, "tokens",
+                     (json_int_t)800, "model", "m", "pool", "p", "pool_key", HEX64,
+                     "price_in", (json_int_t)500000, "price_out", (json_int_t)1500000,
+                     "prompt_tokens", (json_int_t)1200, "request", req, "signature", HEX128,
+                     "time_ms", (json_int_t)1795615821000, "v", (json_int_t)1);
+}
+
+static void test_rt_receipt(void **state)
+{
+    (void)state;
+    struct proto_msg m;
+    char err[FIEF_ERR_LEN];
+    struct proto_receipt r = {.request = "chatcmpl-abc123"}, d;
+    r.receipt = sample_receipt("chatcmpl-abc123");
+    json_t *p = wire(proto_receipt_encode(&r), PROTO_NOTIFY, PM_RECEIPT, &m);
+    expect_ok(proto_receipt_decode(p, &d, err), err);
+    assert_string_equal(d.request, r.request);
+    assert_true(json_equal(d.receipt, r.receipt));
+    proto_receipt_clear(&d);
+    assert_null(d.receipt);
+    proto_msg_clear(&m);
+    json_decref(r.receipt);
+    /* "receipt" is a notification: sent with an id it is an invalid request */
+    const char line[] = "{\"id\":3,\"method\":\"receipt\",\"params\":{}}";
+    assert_int_equal(proto_parse(line, strlen(line), &m, err), FIEF_EPROTO);
+    assert_string_equal(proto_method_name(PM_RECEIPT), "receipt");
+}
+
+/* Each malformed receipt notification is refused with the field named. */
+static void test_receipt_bad(void **state)
+{
+    (void)state;
+    char err[FIEF_ERR_LEN];
+    struct proto_receipt d;
+    struct {
+        json_t *params;
+        const char *want;
+    } cases[] = {
+        {json_pack("{s:s}", "request", "r1"), "\"receipt\" is missing"},
+        {json_pack("{s:s, s:[]}", "request", "r1", "receipt"), "\"receipt\" must be an object"},
+        {json_pack("{s:s, s:o}", "request", "r1", "receipt", sample_receipt("r2")),
+         "not the receipt of request \"r1\""},
+        {json_pack("{s:s, s:{}}", "request", "r1", "receipt"), "not the receipt of request"},
+        {json_pack("{s:s, s:o}", "request", "r 1", "receipt", sample_receipt("r 1")),
+         "\"request\""},
+        {json_pack("{s:o}", "receipt", sample_receipt("r1")), "\"request\" is missing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        err[0] = 0;
+        assert_int_equal(proto_receipt_decode(cases[i].params, &d, err), FIEF_EPROTO);
+        if (!strstr(err, cases[i].want))
+            fail_msg("case %zu: \"%s\" does not say %s", i, err, cases[i].want);
+        assert_null(d.receipt);
+        json_decref(cases[i].params);
+    }
+    /* over PROTO_MAX_RECEIPT bytes: refused before anything else reads it */
+    json_t *big = sample_receipt("r1");
+    char pad[PROTO_MAX_RECEIPT];
+    memset(pad, 'a', sizeof pad - 1);
+    pad[sizeof pad - 1] = 0;
+    json_object_set_new(big, "pad", json_string(pad));
+    json_t *p = json_pack("{s:s, s:o}", "request", "r1", "receipt", big);
+    assert_int_equal(proto_receipt_decode(p, &d, err), FIEF_EPROTO);
+    assert_non_null(strstr(err, "larger than 16384 bytes"));
+    json_decref(p);
 }
 
 static void test_rt_auth(void **state)
@@ -834,6 +930,9 @@ int main(void)
         cmocka_unit_test(test_rt_done_cancel),
         cmocka_unit_test(test_rt_score),
         cmocka_unit_test(test_rt_notice),
+        cmocka_unit_test(test_welcome_bad_key),
+        cmocka_unit_test(test_rt_receipt),
+        cmocka_unit_test(test_receipt_bad),
         cmocka_unit_test(test_golden_job),
         cmocka_unit_test(test_max_messages),
         cmocka_unit_test(test_auth_message),
