@@ -148,4 +148,46 @@ int store_usage_for_key(struct store *s, int64_t key_id, struct store_usage *out
 /* Pool-wide totals (jobs, tokens) for /api/pool. 0 or FIEF_EIO. */
 int store_totals(struct store *s, struct store_usage *out);
 
+/* ---- views (store_views.c): committed rows, the caller's thread ---- */
+
+struct store_settled { /* one settled request (ledger.h) */
+    char req[65];
+    int64_t key_id;
+    char model[65];
+    uint32_t prompt_tokens, completion_tokens;
+    int64_t cost, fee; /* micro-credits */
+    int64_t created_ms;
+};
+/* The settlement of request req: 0 and *out, FIEF_ENOTFOUND (unknown, not
+ * settled yet, or it produced nothing and was only released), FIEF_EIO. */
+int store_settled_get(struct store *s, const char *req, struct store_settled *out);
+/* A key's latest settlements, newest first: at most cap into out, *n of
+ * them. 0 or FIEF_EIO. */
+int store_settled_recent(struct store *s, int64_t key_id, struct store_settled *out, uint32_t cap,
+                         uint32_t *n);
+
+/* The miner whose key is id or starts with id (8 to 64 lowercase hex
+ * digits, e.g. the 16-digit short id): 0 and pubkey, FIEF_ENOTFOUND,
+ * FIEF_EINVAL (several miners start so), FIEF_EIO. */
+int store_miner_find(struct store *s, const char *id, char pubkey[65]);
+
+struct store_model_work { /* what a miner served of one model, all time */
+    char model[65];
+    uint64_t jobs, tokens;
+};
+/* Per model, by name: at most cap rows. 0 or FIEF_EIO. */
+int store_miner_models(struct store *s, const char *pubkey, struct store_model_work *out,
+                       uint32_t cap, uint32_t *n);
+
+struct store_miner_job { /* one job a miner worked on */
+    char job[65];
+    char model[65];
+    uint32_t tokens;             /* the tokens this miner produced for it */
+    enum store_job_status status;
+    int64_t finished_ms;
+};
+/* A miner's latest jobs, newest first: at most cap rows. 0 or FIEF_EIO. */
+int store_miner_jobs(struct store *s, const char *pubkey, struct store_miner_job *out,
+                     uint32_t cap, uint32_t *n);
+
 #endif
