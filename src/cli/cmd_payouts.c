@@ -30,7 +30,7 @@ static const char help[] =
     "  cancel   give BATCH's money back to the miners' available balances\n"
     "  list     every batch: state, total, miners, times\n"
     "\n" BOOKS_HELP
-    "      --min CREDITS  smallest payout (default 1)\n"
+    "      --min CREDITS  smallest payout (default: the config's min_payout, 1)\n"
     "      --out DIR      where the batch files go (default DATA/payouts)\n";
 
 static const struct option opts[] = {
@@ -83,7 +83,7 @@ static int parse_args(int argc, char **argv, struct payouts_args *a)
 {
     int ch;
     pool_cfg_defaults(&a->cfg);
-    a->min = LEDGER_MICRO;
+    a->min = -1; /* not given: the config's min_payout (default 1 credit) */
     while ((ch = getopt_long(argc, argv, BOOKS_SHORT_OPTS "h", opts, NULL)) != -1) {
         int rc = books_opt("payouts", ch, optarg, &a->cfg);
         if (rc == 1)
@@ -91,6 +91,8 @@ static int parse_args(int argc, char **argv, struct payouts_args *a)
         if (rc)
             return rc;
     }
+    if (a->min < 0)
+        a->min = a->cfg.min_payout;
     if (optind >= argc)
         return cli_usage_err("payouts", "say create, confirm, cancel or list");
     a->sub = argv[optind++];

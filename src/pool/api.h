@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The HTTP API: OpenAI-compatible /v1 endpoints for customers, the pool's
- * public /api views, and /metrics, on libevent's HTTP server. */
+/* The HTTP API: OpenAI-compatible /v1 endpoints for customers (billed through
+ * the books), the pool's public /api views, the customer's /api/account and
+ * receipts, the operator's /admin, and /metrics, on libevent's HTTP server. */
 #ifndef FIEF_POOL_API_H
 #define FIEF_POOL_API_H
 
@@ -30,6 +31,11 @@ struct api_stats {
     uint64_t prompt_tokens;     /* usage billed: prompts as the pool tokenized them */
     uint64_t completion_tokens; /* usage billed: tokens delivered, all choices */
     uint32_t open;              /* generation requests in flight now */
+    uint64_t payment_required;  /* 402 replies: not enough credit */
+    uint64_t idem_replays;      /* stored responses sent again for an Idempotency-Key */
+    uint64_t charged_micro;     /* micro-credits charged by the settlements queued */
+    uint64_t ledger_ops;        /* holds and settlements placed (loop thread) */
+    uint64_t ledger_ns;         /*   and the time they took there, nanoseconds */
 };
 void api_get_stats(const struct api *a, struct api_stats *out);
 

@@ -34,6 +34,25 @@ int api_err_set(struct api_err *e, int status, const char *type, const char *par
 
 #define BAD(e, param, code, ...) api_err_set((e), 400, INVALID, (param), (code), __VA_ARGS__)
 
+int api_req_idem(const char *h, char out[API_MAX_IDEM + 1], struct api_err *e)
+{
+    out[0] = 0;
+    if (!h)
+        return 0;
+    size_t n = strlen(h);
+    bool printable = true;
+    for (size_t i = 0; i < n && printable; i++)
+        printable = h[i] >= 0x20 && h[i] <= 0x7e;
+    if (n == 0 || n > API_MAX_IDEM || !printable)
+        return BAD(e, NULL, "invalid_idempotency_key",
+                   "Invalid Idempotency-Key header: expected 1 to %d printable ASCII "
+                   "characters, but got %s.",
+                   API_MAX_IDEM, n == 0 ? "an empty value" : n > API_MAX_IDEM ? "a longer one"
+                                                                        : "other bytes");
+    memcpy(out, h, n + 1);
+    return 0;
+}
+
 uint64_t api_seed_reduce(int64_t seed)
 {
     /* Two's complement bits, masked: negative seeds land in range too, and

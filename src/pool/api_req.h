@@ -23,6 +23,7 @@ enum api_kind { API_CHAT = 1, API_COMPLETION = 2 };
 #define API_MAX_LEGACY_LOGPROBS 5 /* completions: logprobs */
 #define API_MAX_MESSAGES 65536
 #define API_MAX_MODEL 64        /* bytes in a model name */
+#define API_MAX_IDEM 128        /* bytes in an Idempotency-Key */
 
 /* An error for the customer: HTTP status plus OpenAI's error fields. */
 struct api_err {
@@ -76,6 +77,12 @@ struct api_req {
 int api_req_parse(enum api_kind kind, const char *body, size_t len, struct api_req *r,
                   struct api_err *e);
 void api_req_free(struct api_req *r);
+
+/* The Idempotency-Key header's value h (NULL: no header): 0 and the key in
+ * out ("" without one), or FIEF_EINVAL with e set (400,
+ * code "invalid_idempotency_key") when it is empty, longer than
+ * API_MAX_IDEM bytes or holds anything but printable ASCII. */
+int api_req_idem(const char *h, char out[API_MAX_IDEM + 1], struct api_err *e);
 
 /* Reduce any int64 seed into [0, PROTO_MAX_ID], deterministically. */
 uint64_t api_seed_reduce(int64_t seed);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/receipt.h"
 #include "pool/disp.h"
 #include "pool/textout.h"
 
@@ -256,6 +257,23 @@ json_t *resp_model(const char *id, int64_t created, const char *owned_by, uint64
         set(o, "queued", json_integer(st->queued));
         set(o, "tps", json_real(st->tps));
     }
+    return o;
+}
+
+/* ---- money ---- */
+
+json_t *resp_amount(int64_t micro)
+{
+    char c[32];
+    json_t *o = json_object();
+    set(o, "micro", json_integer(micro));
+    set(o, "credits", json_string(receipt_credits(micro, c)));
+    return o;
+}
+
+json_t *resp_with_cost(json_t *o, int64_t micro)
+{
+    set(o, "cost", resp_amount(micro));
     return o;
 }
 

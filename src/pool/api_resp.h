@@ -84,6 +84,15 @@ json_t *resp_error(const struct api_err *e);
 json_t *resp_model(const char *id, int64_t created, const char *owned_by, uint64_t price_in,
                    uint64_t price_out, const struct disp_model_stats *st);
 
+/* ---- money ---- */
+
+/* An amount as fief's API shows every amount: {"micro":1800,"credits":"0.001800"}
+ * (credits with all 6 decimals, receipt_credits).
+ * Also the "cost" of a completion: what the request was charged. */
+json_t *resp_amount(int64_t micro);
+/* Add "cost" (resp_amount) to a completion object or chunk o; returns o. */
+json_t *resp_with_cost(json_t *o, int64_t micro);
+
 /* Serialize compactly (floats to 9 significant digits: enough for a float)
  * and append to out, as an SSE event ("data: ...\n\n") when sse is set.
  * Consumes the reference j. */

@@ -760,3 +760,9 @@ uint32_t pjob_n_miners(const struct pjob *j)
 {
     return j->n_parts;
 }
+
+const struct store_job_part *pjob_parts(const struct pjob *j, uint32_t *n)
+{
+    *n = j->n_parts;
+    return j->parts;
+}

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "ledger/store.h"
 #include "proto/proto.h"
 
 struct disp;
@@ -82,6 +83,12 @@ struct pjob_alt {
 const struct pjob_alt *pjob_top(const struct pjob *j, uint32_t i, uint32_t *n);
 /* Miners that served the job so far (more than one after a failover). */
 uint32_t pjob_n_miners(const struct pjob *j);
+/* Who produced the completion so far, in order: *n parts (miner key and its
+ * tokens; a miner that comes back after a failover gets a new part; past
+ * STORE_JOB_MAX_PARTS the rest is folded into the last). Their tokens add up
+ * to the completion's length. What the customer is billed for, and each
+ * miner paid for. */
+const struct store_job_part *pjob_parts(const struct pjob *j, uint32_t *n);
 
 /* ---- capacity, for /v1/models and /api ---- */
 struct disp_model_stats {

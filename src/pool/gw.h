@@ -25,12 +25,18 @@ int gw_start(struct pool *p, struct disp *d, const char *listen, struct gw **out
 int gw_port(const struct gw *g);
 /* Send every miner a notice (shutdown, fee change ...). */
 void gw_notice_all(struct gw *g, const struct proto_notice *n);
+/* A request settled: send its signed receipt (JSON text, ledger.h) to every
+ * connection of each miner it pays. Miners not connected now miss it (they
+ * can ask the operator; the store keeps it). */
+void gw_send_receipt(struct gw *g, const char *req, const char *receipt_json);
 /* Close every connection and the listener. */
 void gw_free(struct gw *g);
 
 /* Public views: every connected, authenticated miner; one by id. */
 json_t *gw_miners_json(struct gw *g);
 json_t *gw_miner_json(struct gw *g, const char *id);
+/* The whole key of a connected miner whose short id or key is id, or NULL. */
+const char *gw_miner_pubkey(struct gw *g, const char *id);
 uint32_t gw_miners_online(const struct gw *g);
 
 /* What the scheduler asks of a connection. */

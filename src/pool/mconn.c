@@ -223,6 +223,7 @@ static void on_hello(struct mconn *mc, const struct proto_msg *m)
     snprintf(w.terms.scheme, sizeof w.terms.scheme, "PPS");
     w.terms.maturity_s = cfg->maturity_s;
     w.terms.audit_rate = cfg->audit_rate;
+    snprintf(w.terms.pool_key, sizeof w.terms.pool_key, "%s", pool_key_hex(mc->g->p));
     json_t *res = proto_welcome_encode(&w);
     send_result(mc, m->id, res);
     json_decref(res);
@@ -615,6 +616,15 @@ json_t *gw_miner_json(struct gw *g, const char *id)
     return conns;
 }
 
+const char *gw_miner_pubkey(struct gw *g, const char *id)
+{
+    struct mconn *mc;
+    TAILQ_FOREACH(mc, &g->conns, link)
+        if (mc->state == MC_READY && (!strcmp(mc->id, id) || !strcmp(mc->hello.pubkey, id)))
+            return mc->hello.pubkey;
+    return NULL;
+}
+
 uint32_t gw_miners_online(const struct gw *g)
 {
     uint32_t n = 0;
@@ -629,6 +639,50 @@ void gw_notice_all(struct gw *g, const struct proto_notice *n)
     struct mconn *mc;
     TAILQ_FOREACH(mc, &g->conns, link)
         send_notice(mc, n);
+}
+
+/* Whether an earlier entry of the receipt's miners names the same key. */
+static bool named_before(json_t *miners, size_t i, const char *key)
+{
+    for (size_t k = 0; k < i; k++) {
+        const char *other = json_string_value(json_object_get(json_array_get(miners, k), "miner"));
+        if (other && !strcmp(other, key))
+            return true;
+    }
+    return false;
+}
+
+void gw_send_receipt(struct gw *g, const char *req, const char *receipt_json)
+{
+    struct proto_receipt r = {.receipt = json_loads(receipt_json, 0, NULL)};
+    json_t *miners = json_object_get(r.receipt, "miners");
+    if (!json_is_array(miners) || snprintf(r.request, sizeof r.request, "%s", req) >=
+                                      (int)sizeof r.request) {
+        log_err("pool: bug: the receipt of %s is not one (%.64s)", req, receipt_json);
+        json_decref(r.receipt);
+        return;
+    }
+    /* Its own buffer: a send that kicks a slow miner writes a notice to g->out. */
+    struct buf line;
+    buf_init(&line);
+    json_t *params = proto_receipt_encode(&r);
+    proto_put_notify(&line, PM_RECEIPT, params);
+    json_decref(params);
+    size_t i;
+    json_t *m;
+    json_array_foreach(miners, i, m) {
+        const char *key = json_string_value(json_object_get(m, "miner"));
+        if (!key || named_before(miners, i, key))
+            continue;
+        struct mconn *mc;
+        TAILQ_FOREACH(mc, &g->conns, link)
+            if (mc->state == MC_READY && !strcmp(mc->hello.pubkey, key)) {
+                log_debug("miner %s: receipt of %s", mc->id, req);
+                send_line(mc, &line);
+            }
+    }
+    buf_deinit(&line);
+    json_decref(r.receipt);
 }
 
 /* ---- lifecycle ---- */

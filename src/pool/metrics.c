@@ -52,6 +52,18 @@ void metrics_render(struct pool *p, const struct api_stats *st, struct buf *out)
            (double)st->completion_tokens);
     metric(out, "fief_generations_open", "gauge", "Generation requests in flight.",
            (double)st->open);
+    metric(out, "fief_payment_required_total", "counter",
+           "Requests refused with 402: not enough credit.", (double)st->payment_required);
+    metric(out, "fief_idempotent_replays_total", "counter",
+           "Stored responses sent again for an Idempotency-Key.", (double)st->idem_replays);
+    metric(out, "fief_charged_micro_total", "counter",
+           "Micro-credits charged to customers (settlements queued).",
+           (double)st->charged_micro);
+    metric(out, "fief_ledger_ops_total", "counter",
+           "Holds and settlements placed on the event loop.", (double)st->ledger_ops);
+    metric(out, "fief_ledger_loop_seconds_total", "counter",
+           "Time the event loop spent placing holds and settlements.",
+           (double)st->ledger_ns / 1e9);
     metric(out, "fief_jobs_total", "counter", "Jobs finished (one per choice).",
            (double)disp_jobs_total(pool_disp(p)));
     metric(out, "fief_relay_tokens_per_second", "gauge", "Completion tokens relayed per second.",

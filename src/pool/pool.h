@@ -38,6 +38,9 @@ int pool_http_port(const struct pool *p);
 int pool_miner_port(const struct pool *p);
 /* Authenticated miner connections now. */
 uint32_t pool_miners_online(struct pool *p);
+/* The pool's receipt-signing ed25519 public key, 64 lowercase hex digits
+ * (published in GET /api/pool and the protocol's hello reply). */
+const char *pool_key_hex(const struct pool *p);
 
 /* Public JSON views (new references): GET /api/pool, /api/models,
  * /api/miners, /api/miners/{id} (NULL when unknown). */

@@ -34,6 +34,7 @@ enum cfg_type {
     T_U32,      /* decimal integer in [min, max] */
     T_FEE,      /* "2%", "0.02" or "20000ppm", stored as ppm in [min, max] */
     T_RATE,     /* a probability in [0, 1] (a double: not money) */
+    T_CREDITS,  /* credits as a plain decimal ("0.5"), stored as int64 micro-credits */
     T_LOGLEVEL, /* err|warn|notice|info|debug */
 };
 
@@ -66,6 +67,8 @@ static const struct setting settings[] = {
      "pool fee: \"2%\", \"0.02\" or \"20000ppm\", at most 50% (default 2%)"},
     {"maturity_s", T_U32, OFF(maturity_s), 0, 366u * 86400u, "SECONDS",
      "earnings stay pending this long (default 86400)"},
+    {"min_payout", T_CREDITS, OFF(min_payout), 1, (uint64_t)1 << 62, "CREDITS",
+     "smallest payout, published to miners; `fief payouts create` uses it (default 1)"},
     {"audit_rate", T_RATE, OFF(audit_rate), 0, 1, "RATE",
      "fraction of a new miner's jobs re-checked, 0..1 (default 1)"},
     {"queue_max", T_U32, OFF(queue_max), 1, 1000000, "N",
@@ -131,6 +134,7 @@ void pool_cfg_defaults(struct pool_cfg *c)
         c->data_dir[0] = 0;
     c->fee_ppm = 20000;
     c->maturity_s = 86400;
+    c->min_payout = 1000000; /* 1 credit: smaller transfers cost more than they move */
     c->audit_rate = 1.0;
     c->queue_max = 256;
     c->first_token_ms = 30000;
@@ -275,6 +279,22 @@ static int set_fee(const struct setting *st, uint32_t *dst, const char *v, char 
     return 0;
 }
 
+static int set_credits(const struct setting *st, int64_t *dst, const char *v,
+                       char err[FIEF_ERR_LEN])
+{
+    uint64_t x;
+    int rc = pool_cfg_parse_credits(v, &x);
+    if (rc == 0 && (x < st->min || x > st->max))
+        rc = FIEF_ERANGE;
+    if (rc)
+        return fief_errf(err, FIEF_EINVAL,
+                         "%s: \"%s\" is not an amount of credits: write a plain decimal with at "
+                         "most 6 decimals, at least 0.000001 (e.g. \"0.5\")",
+                         st->name, v);
+    *dst = (int64_t)x;
+    return 0;
+}
+
 static int set_hostport(const struct setting *st, char *dst, const char *v, char err[FIEF_ERR_LEN])
 {
     char host[256], why[FIEF_ERR_LEN];
@@ -319,6 +339,8 @@ static int set_one(const struct setting *st, struct pool_cfg *c, const char *v,
         return set_fee(st, (uint32_t *)(void *)field, v, err);
     case T_RATE:
         return set_rate(st, (double *)(void *)field, v, err);
+    case T_CREDITS:
+        return set_credits(st, (int64_t *)(void *)field, v, err);
     case T_LOGLEVEL:
         if (log_level_parse(v, &lvl))
             return fief_errf(err, FIEF_EINVAL,

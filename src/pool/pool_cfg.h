@@ -33,6 +33,7 @@ struct pool_cfg {
                                        at most 500000: a pool keeping more than half of
                                        what miners earn is a typo, not a business */
     uint32_t maturity_s;            /* earnings maturity window, seconds (default 86400) */
+    int64_t min_payout;             /* smallest payout, micro-credits (default 1 credit) */
     double audit_rate;              /* published audit rate for new miners (default 1.0) */
     uint32_t queue_max;             /* waiting jobs per model before 429 (default 256) */
     uint32_t first_token_ms;        /* deadline for a miner's first token (default 30000) */

@@ -238,6 +238,35 @@ static void test_bad_json(void **state)
     parse_bad(API_CHAT, "{" CHAT_MIN ",\"seed\":99999999999999999999}", "", NULL);
 }
 
+/* Idempotency-Key: 1..128 printable ASCII bytes; anything else is a 400
+ * that names the header. No header: no key. */
+static void test_idempotency_key(void **state)
+{
+    (void)state;
+    struct api_err e;
+    char out[API_MAX_IDEM + 1], k128[API_MAX_IDEM + 2];
+    assert_int_equal(api_req_idem(NULL, out, &e), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(api_req_idem("order-42/retry 1", out, &e), 0);
+    assert_string_equal(out, "order-42/retry 1");
+    memset(k128, 'k', API_MAX_IDEM);
+    k128[API_MAX_IDEM] = 0;
+    assert_int_equal(api_req_idem(k128, out, &e), 0);
+    assert_string_equal(out, k128);
+    k128[API_MAX_IDEM] = 'k';
+    k128[API_MAX_IDEM + 1] = 0;
+    const char *bad[] = {"", k128, "caf\xc3\xa9", "tab\there", "del\x7f"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&e, 0, sizeof e);
+        strcpy(out, "stale");
+        assert_int_equal(api_req_idem(bad[i], out, &e), FIEF_EINVAL);
+        assert_int_equal(e.status, 400);
+        assert_string_equal(e.code, "invalid_idempotency_key");
+        assert_non_null(strstr(e.message, "Idempotency-Key"));
+        assert_string_equal(out, "");
+    }
+}
+
 static void test_bad_model(void **state)
 {
     (void)state;
@@ -567,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_stop_forms),
         cmocka_unit_test(test_completion_prompt_forms),
         cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_idempotency_key),
         cmocka_unit_test(test_bad_model),
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_bad_prompt),

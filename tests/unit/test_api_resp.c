@@ -33,6 +33,26 @@ static void expect_json(json_t *j, const char *want)
 #define ENV_CHUNK "\"id\":\"chatcmpl-X\",\"object\":\"chat.completion.chunk\",\"created\":1700000000," \
                   "\"model\":\"stories\",\"system_fingerprint\":\"fief-0.1.0\""
 
+/* Amounts are exact integers and 6-decimal strings; the cost rides on a
+ * completion or chunk as one more top-level field. */
+static void test_amounts(void **state)
+{
+    (void)state;
+    expect_json(resp_amount(1800), "{\"micro\":1800,\"credits\":\"0.001800\"}");
+    expect_json(resp_amount(0), "{\"micro\":0,\"credits\":\"0.000000\"}");
+    expect_json(resp_amount(12500000), "{\"micro\":12500000,\"credits\":\"12.500000\"}");
+    expect_json(resp_amount(-2500001), "{\"micro\":-2500001,\"credits\":\"-2.500001\"}");
+    expect_json(resp_amount(INT64_MAX),
+                "{\"micro\":9223372036854775807,\"credits\":\"9223372036854.775807\"}");
+    expect_json(resp_amount(INT64_MIN),
+                "{\"micro\":-9223372036854775808,\"credits\":\"-9223372036854.775808\"}");
+    struct resp_usage u = {29, 4};
+    expect_json(resp_with_cost(resp_usage_chunk(&chat_meta, &u), 39),
+                "{" ENV_CHUNK ",\"choices\":[],\"usage\":{\"prompt_tokens\":29,"
+                "\"completion_tokens\":4,\"total_tokens\":33},"
+                "\"cost\":{\"micro\":39,\"credits\":\"0.000039\"}}");
+}
+
 static void test_chat_chunks(void **state)
 {
     (void)state;
@@ -177,6 +197,7 @@ static void test_logprobs_formats(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_amounts),
         cmocka_unit_test(test_chat_chunks),
         cmocka_unit_test(test_completion_chunks),
         cmocka_unit_test(test_full_responses),
