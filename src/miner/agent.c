@@ -40,6 +40,7 @@ struct miner {
     bool handle_signals;
 
     struct ident id;
+    char dir[PATH_MAX]; /* the data directory: the key, the receipts */
     struct exec *ex;
     struct event_base *base;
     struct evdns_base *dns; /* NULL: blocking resolution */
@@ -428,12 +429,12 @@ static int copy_cfg(struct miner *m, const struct miner_cfg *c, char err[FIEF_ER
     m->backoff_max_s = c->backoff_max_s;
     m->probe_s = c->probe_s;
     m->handle_signals = c->handle_signals;
-    char dir[PATH_MAX];
+    char *dir = m->dir;
     int rc = 0;
     if (!c->data_dir)
-        rc = default_data_dir(dir, sizeof dir, err);
+        rc = default_data_dir(dir, sizeof m->dir, err);
     else
-        snprintf(dir, sizeof dir, "%s", c->data_dir);
+        snprintf(dir, sizeof m->dir, "%s", c->data_dir);
     bool created = false;
     if (!rc && !(rc = ident_load(dir, &m->id, &created, err)))
         log_notice("miner key %s (%s %s/%s)", m->id.pk_hex, created ? "created" : "from", dir,
@@ -490,6 +491,7 @@ static int make_loop(struct miner *m)
                                .dns = m->dns,
                                .ex = m->ex,
                                .id = &m->id,
+                               .data_dir = m->dir,
                                .worker = m->worker,
                                .payout = m->payout,
                                .max_fee_ppm = m->max_fee_ppm,

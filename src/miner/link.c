@@ -4,9 +4,11 @@
  * liveness (ping a silent pool, drop a dead one) and the pool's notices.
  * Jobs themselves are in serve.c. */
 #include "miner/link_impl.h"
+#include "miner/receipts.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/receipt.h"
 #include "common/xalloc.h"
 
 #include <event2/buffer.h>
@@ -289,9 +291,10 @@ static void on_welcome(struct link *l, json_t *result)
         l->env.on_event(l->env.ud, l, LINK_WELCOMED);
         return;
     }
-    log_notice("%s: pool \"%s\" (session %s): fee %.2f%%, %s, maturity %us, audit rate %.3g",
+    log_notice("%s: pool \"%s\" (session %s): fee %.2f%%, %s, maturity %us, audit rate %.3g, "
+               "receipt key %s",
                l->url, t->pool, l->welcome.session, t->fee_ppm / 1e4, t->scheme, t->maturity_s,
-               t->audit_rate);
+               t->audit_rate, t->pool_key[0] ? t->pool_key : "none");
     send_auth(l);
 }
 
@@ -429,12 +432,40 @@ static void on_notice(struct link *l, const struct proto_msg *msg)
     }
 }
 
+/* A settled request's receipt: checked against the key the pool published in
+ * its hello reply, and filed. A bad one is kept aside, never acted on. */
+static void on_receipt(struct link *l, const struct proto_msg *msg)
+{
+    struct proto_receipt r;
+    struct receipts_share sh;
+    char err[FIEF_ERR_LEN], earned[32];
+    if (proto_receipt_decode(msg->params, &r, err)) {
+        log_warn("%s: malformed receipt ignored: %s", l->url, err);
+        return;
+    }
+    const char *key = l->welcome.terms.pool_key;
+    int rc = receipts_file(l->env.data_dir, key, l->env.id->pk_hex, &r, &sh, err);
+    if (rc == FIEF_EIO)
+        log_err("%s: receipt of %s not filed: %s", l->url, r.request, err);
+    else if (rc)
+        log_warn("%s: receipt of %s rejected (kept in %s): %s", l->url, r.request,
+                 RECEIPTS_REJECTED, err);
+    else
+        log_notice("%s: receipt %s: earned %s credits for %u tokens of %s%s", l->url, r.request,
+                   receipt_credits(sh.earned, earned), sh.tokens, sh.model,
+                   key[0] ? "" : " (the pool published no key: signature checked against the "
+                                 "key the receipt names)");
+    proto_receipt_clear(&r);
+}
+
 static void on_notify(struct link *l, const struct proto_msg *msg)
 {
     if (msg->method == PM_CANCEL)
         serve_cancel(l, msg);
     else if (msg->method == PM_NOTICE)
         on_notice(l, msg);
+    else if (msg->method == PM_RECEIPT)
+        on_receipt(l, msg);
     else
         log_debug("%s: notification \"%s\" ignored", l->url, proto_method_name(msg->method));
 }

@@ -67,6 +67,7 @@ struct link_env {
     struct evdns_base *dns; /* may be NULL: blocking name resolution */
     struct exec *ex;
     const struct ident *id;
+    const char *data_dir; /* where receipts are filed (miner/receipts.h) */
     const char *worker, *payout;
     uint32_t max_fee_ppm; /* UINT32_MAX: no limit */
     double ping_s, silence_s;
