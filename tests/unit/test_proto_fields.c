@@ -37,6 +37,7 @@ enum which {
     W_SCORE,
     W_SCORED,
     W_NOTICE,
+    W_RECEIPT,
     W_N
 };
 
@@ -61,6 +62,7 @@ static const char *const base_json[W_N] = {
     [W_SCORE] = "{\"job\":\"a1\",\"model\":\"tiny\",\"prompt\":[1,2],\"completion\":[3,4]}",
     [W_SCORED] = "{\"logprobs\":[-0.5,-1],\"top_ids\":[3,9],\"top_logprobs\":[-0.5,-0.25]}",
     [W_NOTICE] = "{\"kind\":\"message\",\"message\":\"maintenance at 12:00 UTC\"}",
+    [W_RECEIPT] = "{\"request\":\"chatcmpl-1\",\"receipt\":{\"request\":\"chatcmpl-1\",\"cost\":1}}",
 };
 
 union any {
@@ -77,6 +79,7 @@ union any {
     struct proto_score score;
     struct proto_scored scored;
     struct proto_notice notice;
+    struct proto_receipt receipt;
 };
 
 /* Decode o as message w into u (caller clears with clear_any). */
@@ -108,6 +111,8 @@ static int decode_any(int w, json_t *o, union any *u, char *err)
         return proto_score_decode(o, &u->score, err);
     case W_SCORED:
         return proto_scored_decode(o, &u->scored, err);
+    case W_RECEIPT:
+        return proto_receipt_decode(o, &u->receipt, err);
     default:
         return proto_notice_decode(o, &u->notice, err);
     }
@@ -123,6 +128,8 @@ static void clear_any(int w, union any *u)
         proto_score_clear(&u->score);
     else if (w == W_SCORED)
         proto_scored_clear(&u->scored);
+    else if (w == W_RECEIPT)
+        proto_receipt_clear(&u->receipt);
 }
 
 /* A value: JSON text, or "@str:N:c" (N bytes of c), "@rep:N:JSON" (an array
@@ -238,6 +245,9 @@ static const struct mut muts[] = {
     BAD(W_WELCOME, "session", "@str:65:s", "hello result: \"session\" is 65 bytes"),
     BAD(W_WELCOME, "challenge", "@str:63:0", "\"challenge\" must be 64 hex digits"),
     OK(W_WELCOME, "terms.pool", "@str:64:p"),
+    OK(W_WELCOME, "terms.pool_key", "\"" HEX64 "\""),
+    BAD(W_WELCOME, "terms.pool_key", "\"abc\"", "\"pool_key\""),
+    BAD(W_WELCOME, "terms.pool_key", "7", "\"pool_key\""),
     BAD(W_WELCOME, "terms.pool", "@str:65:p", "hello result: \"terms\".\"pool\" is 65 bytes"),
     OK(W_WELCOME, "terms.fee_ppm", "1000000"),
     BAD(W_WELCOME, "terms.fee_ppm", "1000001",
@@ -456,6 +466,15 @@ static const struct mut muts[] = {
     BAD(W_SCORED, "top_logprobs", "[-1,1]", "\"top_logprobs\"[1] = 1 is not a log-probability"),
     BAD(W_SCORED, "top_ids", "@del", "\"top_ids\" is missing"),
     /* notice */
+    /* receipt */
+    OK(W_RECEIPT, "request,receipt.request", "@str:64:r"),
+    BAD(W_RECEIPT, "request,receipt.request", "@str:65:r", "receipt: \"request\" is 65 bytes"),
+    BAD(W_RECEIPT, "request", "\"chatcmpl-2\"", "not the receipt of request \"chatcmpl-2\""),
+    BAD(W_RECEIPT, "receipt.request", "@del", "not the receipt of request"),
+    BAD(W_RECEIPT, "receipt", "\"{}\"", "\"receipt\" must be an object"),
+    BAD(W_RECEIPT, "receipt", "@del", "\"receipt\" is missing"),
+    BAD(W_RECEIPT, "receipt.pad", "@str:16384:x", "larger than 16384 bytes"),
+    OK(W_RECEIPT, "receipt.pad", "@str:16300:x"),
     OK(W_NOTICE, "message", "@str:512:m"),
     OK(W_NOTICE, "message", "\"h\\u00e9llo \\u2713 \\ud83d\\ude00\""),
     BAD(W_NOTICE, "message", "@str:513:m", "notice: \"message\" is 513 bytes"),
@@ -626,7 +645,7 @@ static int decode_call(const struct proto_msg *m, char *err)
     static const int by_method[] = {
         [PM_HELLO] = W_HELLO, [PM_AUTH] = W_AUTH,     [PM_OFFER] = W_OFFER,
         [PM_JOB] = W_JOB,     [PM_TOKENS] = W_TOKENS, [PM_CANCEL] = W_CANCEL,
-        [PM_SCORE] = W_SCORE, [PM_NOTICE] = W_NOTICE};
+        [PM_SCORE] = W_SCORE, [PM_NOTICE] = W_NOTICE, [PM_RECEIPT] = W_RECEIPT};
     if (m->method == PM_PING)
         return 0;
     if (m->method == PM_UNKNOWN)
