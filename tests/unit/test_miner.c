@@ -3,7 +3,7 @@
  * real engine on a generated model, the miner running in-process on its own
  * thread. The test speaks the protocol with proto.h's codecs and checks the
  * handshake, streamed tokens against eng_generate, cancel, scoring, hostile
- * jobs, liveness, reconnect, failover, fees and redirects.
+ * jobs, liveness, reconnect, failover, fees and redirects, and receipts.
  * (test_miner_setup.c covers the key file and the configuration checks.) */
 #include "testutil.h"
 
@@ -40,6 +40,8 @@ static struct eng_threads *ref_threads;
 static struct eng_ctx *ref_ctx;
 static struct eng_sampler *ref_sampler;
 static int32_t n_vocab;
+static unsigned char pool_pk[32], pool_sk[64]; /* the fake pool's receipt key */
+static char pool_pk_hex[65];
 
 /* What the next offer must say about its one model (the generated one, unless
  * a test serves another). */
@@ -78,6 +80,8 @@ static int group_setup(void **state)
     n_vocab = info.n_vocab;
     ref_sampler = eng_sampler_new(n_vocab);
     signal(SIGPIPE, SIG_IGN); /* the fake pool writes to sockets the miner may close */
+    crypto_sign_keypair(pool_pk, pool_sk);
+    hex_encode(pool_pk, sizeof pool_pk, pool_pk_hex);
     return 0;
 }
 
@@ -284,7 +288,8 @@ static void pool_welcome(struct fconn *c, const char *pubkey, uint32_t fee_ppm,
     assert_string_equal(h.payout, "acct-1");
     *w = (struct proto_welcome){.version = PROTO_VERSION,
                                 .session = "s-test",
-                                .terms = {"test pool", fee_ppm, "PPS", 3600, 0.1}};
+                                .terms = {"test pool", fee_ppm, "PPS", 3600, 0.1, ""}};
+    snprintf(w->terms.pool_key, sizeof w->terms.pool_key, "%s", pool_pk_hex);
     unsigned char nonce[32];
     randombytes_buf(nonce, sizeof nonce);
     hex_encode(nonce, sizeof nonce, w->challenge);
@@ -796,6 +801,80 @@ static void test_liveness_and_reconnect(void **state)
     session_close(&s);
 }
 
+/* A receipt as the pool signs it: miner earns amount of cost for 10 tokens,
+ * signed with sk (the canonical form: sorted keys, compact). */
+static json_t *signed_receipt(const char *req, const char *miner, int64_t amount,
+                              const unsigned char *sk)
+{
+    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I, s:i, "
+                          "s:[{s:s, s:i, s:I}], s:I}",
+                          "v", 1, "pool", "test pool", "pool_key", pool_pk_hex, "request", req,
+                          "model", POOL_MODEL, "digest", want_offer.digest, "prompt_tokens", 7,
+                          "completion_tokens", 10, "price_in", 1000000, "price_out", 2000000,
+                          "cost", (json_int_t)(amount + 1), "fee", (json_int_t)1, "fee_ppm",
+                          20000, "miners", "miner", miner, "tokens", 10, "amount",
+                          (json_int_t)amount, "time_ms", (json_int_t)1795621123918);
+    char *msg = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned char sig[64];
+    char hex[129];
+    crypto_sign_detached(sig, NULL, (const unsigned char *)msg, strlen(msg), sk);
+    hex_encode(sig, sizeof sig, hex);
+    json_object_set_new(o, "signature", json_string(hex));
+    free(msg);
+    return o;
+}
+
+static void send_receipt(struct fconn *c, const char *req, json_t *receipt)
+{
+    struct proto_receipt r = {.receipt = receipt};
+    snprintf(r.request, sizeof r.request, "%s", req);
+    fc_notify(c, PM_RECEIPT, proto_receipt_encode(&r));
+    json_decref(receipt);
+}
+
+/* Whether the miner's DATA/name holds text, within wait_s seconds. */
+static bool filed(const char *name, const char *text, double wait_s)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/data/%s", tu_tmpdir(), name);
+    double end = clock_mono_s() + wait_s;
+    do {
+        size_t len;
+        char *t = tu_read_file(path, &len);
+        bool hit = t && strstr(t, text);
+        free(t);
+        if (hit)
+            return true;
+    } while (clock_mono_s() < end && usleep(2000) == 0);
+    return false;
+}
+
+/* Receipts signed with the key the hello reply published are filed in
+ * DATA/receipts.jsonl; one signed by another key is kept aside; a malformed
+ * notification is ignored, and the session carries on. */
+static void test_receipts(void **state)
+{
+    (void)state;
+    struct session s;
+    unsigned char other_pk[32], other_sk[64];
+    crypto_sign_keypair(other_pk, other_sk);
+    session_open(&s, NULL);
+    send_receipt(&s.c[0], "chatcmpl-good1", signed_receipt("chatcmpl-good1", s.pk, 1234, pool_sk));
+    send_receipt(&s.c[0], "chatcmpl-forged1",
+                 signed_receipt("chatcmpl-forged1", s.pk, 999999, other_sk));
+    fc_raw(&s.c[0], "{\"method\":\"receipt\",\"params\":{\"request\":\"x\",\"receipt\":[]}}\n");
+    assert_true(filed("receipts.jsonl", "\"request\":\"chatcmpl-good1\"", T_IO));
+    assert_true(filed("receipts.rejected.jsonl", "\"request\":\"chatcmpl-forged1\"", T_IO));
+    assert_false(filed("receipts.jsonl", "chatcmpl-forged1", 0)); /* filed in order: not later */
+    /* still serving */
+    struct gen *got = malloc(sizeof *got);
+    send_job(&s.c[0], 1, "after-receipts", prompt7, 7, 4, 0, 0);
+    collect(&s.c[0], 1, "after-receipts", got, NULL);
+    assert_false(got->failed);
+    free(got);
+    session_close(&s);
+}
+
 /* The first pool goes away: the miner fails over to the second; when the
  * first is back, a probe finds it and the miner returns. */
 static void test_failover_and_return(void **state)
@@ -907,6 +986,7 @@ int main(void)
         cmocka_unit_test(test_hostile_jobs),           cmocka_unit_test(test_score),
         cmocka_unit_test(test_liveness_and_reconnect), cmocka_unit_test(test_failover_and_return),
         cmocka_unit_test(test_fee_and_redirect),       cmocka_unit_test(test_stories_model),
+        cmocka_unit_test(test_receipts),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
