@@ -15,8 +15,8 @@
 
 #define DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
 
-static const char *const str_fields[] = {"pool", "pool_key", "request", "model", "digest",
-                                         "signature"};
+static const char *const str_fields[] = {"pool",  "pool_key", "request",
+                                         "model", "digest",   "signature"};
 static const char *const int_fields[] = {"v",        "prompt_tokens", "completion_tokens",
                                          "price_in", "price_out",     "cost",
                                          "fee",      "fee_ppm",       "time_ms"};
@@ -82,14 +82,12 @@ static int receipt_shape(json_t *o, char err[FIEF_ERR_LEN])
             return fief_errf(err, FIEF_EFORMAT, "not a receipt: no string \"%s\"", str_fields[i]);
     for (size_t i = 0; i < N_OF(int_fields); i++)
         if (!json_is_integer(json_object_get(o, int_fields[i])))
-            return fief_errf(err, FIEF_EFORMAT, "not a receipt: no integer \"%s\"",
-                             int_fields[i]);
+            return fief_errf(err, FIEF_EFORMAT, "not a receipt: no integer \"%s\"", int_fields[i]);
     if (has_real(o))
         return fief_errf(err, FIEF_EFORMAT, "not a receipt: it holds a non-integer number");
     if (json_integer_value(json_object_get(o, "v")) != RECEIPT_VERSION)
         return fief_errf(err, FIEF_EFORMAT, "receipt version %lld; this fief reads version %d",
-                         (long long)json_integer_value(json_object_get(o, "v")),
-                         RECEIPT_VERSION);
+                         (long long)json_integer_value(json_object_get(o, "v")), RECEIPT_VERSION);
     return miners_check(json_object_get(o, "miners"),
                         json_integer_value(json_object_get(o, "cost")),
                         json_integer_value(json_object_get(o, "fee")), err);

@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SETTLED_COLS "SELECT req, key_id, model, prompt_tokens, completion_tokens, cost, fee, created_ms"
+#define SETTLED_COLS                                                                               \
+    "SELECT req, key_id, model, prompt_tokens, completion_tokens, cost, fee, created_ms"
 static const char sql_settled_get[] = SETTLED_COLS " FROM settlements WHERE req = ?1";
 static const char sql_settled_recent[] =
     SETTLED_COLS " FROM settlements WHERE key_id = ?1 ORDER BY created_ms DESC, req DESC LIMIT ?2";
@@ -135,8 +136,8 @@ static void read_miner_job(struct db_stmt *st, void *row)
     j->finished_ms = db_col_i64(st, 4);
 }
 
-int store_miner_jobs(struct store *s, const char *pubkey, struct store_miner_job *out,
-                     uint32_t cap, uint32_t *n)
+int store_miner_jobs(struct store *s, const char *pubkey, struct store_miner_job *out, uint32_t cap,
+                     uint32_t *n)
 {
     struct db_stmt *st = db_sql(store_rconn(s), sql_miner_jobs);
     *n = 0;

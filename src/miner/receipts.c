@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int append_line(const char *dir, const char *name, const char *line,
-                       char err[FIEF_ERR_LEN])
+static int append_line(const char *dir, const char *name, const char *line, char err[FIEF_ERR_LEN])
 {
     char path[PATH_MAX];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
@@ -36,7 +35,8 @@ static void my_shares(json_t *receipt, const char *my_pubkey, struct receipts_sh
     const char *model = json_string_value(json_object_get(receipt, "model"));
     snprintf(out->model, sizeof out->model, "%s", model ? model : "?");
     out->cost = json_integer_value(json_object_get(receipt, "cost"));
-    json_array_foreach(json_object_get(receipt, "miners"), i, m) {
+    json_array_foreach(json_object_get(receipt, "miners"), i, m)
+    {
         const char *who = json_string_value(json_object_get(m, "miner"));
         if (who && my_pubkey && !strcmp(who, my_pubkey)) {
             out->earned += json_integer_value(json_object_get(m, "amount"));
@@ -46,8 +46,7 @@ static void my_shares(json_t *receipt, const char *my_pubkey, struct receipts_sh
 }
 
 int receipts_file(const char *dir, const char *pool_key, const char *my_pubkey,
-                  const struct proto_receipt *r, struct receipts_share *out,
-                  char err[FIEF_ERR_LEN])
+                  const struct proto_receipt *r, struct receipts_share *out, char err[FIEF_ERR_LEN])
 {
     char *line = json_dumps(r->receipt, JSON_COMPACT | JSON_SORT_KEYS);
     if (!line)

@@ -18,9 +18,9 @@
 #define RECEIPTS_REJECTED "receipts.rejected.jsonl"
 
 struct receipts_share {
-    int64_t earned;      /* micro-credits this miner's shares pay */
-    uint32_t tokens;     /* tokens of those shares */
-    int64_t cost;        /* what the request cost the customer */
+    int64_t earned;  /* micro-credits this miner's shares pay */
+    uint32_t tokens; /* tokens of those shares */
+    int64_t cost;    /* what the request cost the customer */
     char model[PROTO_MAX_NAME + 1];
 };
 

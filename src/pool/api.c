@@ -39,7 +39,7 @@ struct route_def {
     bool prefix; /* path + one more segment ("/v1/models/{id}") */
     enum evhttp_cmd_type method;
     enum route r;
-    bool key;    /* needs the customer's key */
+    bool key; /* needs the customer's key */
 };
 
 static const struct route_def routes[] = {
@@ -96,17 +96,28 @@ static void dispatch(struct api *a, struct evhttp_request *req, const struct rou
     if (rd->key && api_key_check(a, req, &key, &e))
         return api_reply_err(a, req, &e);
     switch (rd->r) {
-    case R_CHAT: return api_gen_handle(a, req, API_CHAT, &key);
-    case R_CMPL: return api_gen_handle(a, req, API_COMPLETION, &key);
-    case R_MODELS: return api_views_models(a, req, NULL);
-    case R_MODEL: return api_views_models(a, req, path + strlen("/v1/models/"));
-    case R_VIEW: return api_views_pool(a, req, path);
-    case R_ACCOUNT: return api_views_account(a, req, &key);
-    case R_RECEIPT: return api_views_receipt(a, req, &key, path + strlen("/api/receipts/"));
-    case R_ADMIN: return api_admin_handle(a, req, path);
-    case R_HEALTH: return api_reply_json(a, req, 200, json_pack("{s:s}", "status", "ok"));
-    case R_METRICS: return api_views_metrics(a, req);
-    default: break;
+    case R_CHAT:
+        return api_gen_handle(a, req, API_CHAT, &key);
+    case R_CMPL:
+        return api_gen_handle(a, req, API_COMPLETION, &key);
+    case R_MODELS:
+        return api_views_models(a, req, NULL);
+    case R_MODEL:
+        return api_views_models(a, req, path + strlen("/v1/models/"));
+    case R_VIEW:
+        return api_views_pool(a, req, path);
+    case R_ACCOUNT:
+        return api_views_account(a, req, &key);
+    case R_RECEIPT:
+        return api_views_receipt(a, req, &key, path + strlen("/api/receipts/"));
+    case R_ADMIN:
+        return api_admin_handle(a, req, path);
+    case R_HEALTH:
+        return api_reply_json(a, req, 200, json_pack("{s:s}", "status", "ok"));
+    case R_METRICS:
+        return api_views_metrics(a, req);
+    default:
+        break;
     }
 }
 

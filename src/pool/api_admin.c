@@ -21,7 +21,7 @@
 #include "pool/pool.h"
 
 #define INVALID "invalid_request_error"
-#define KEY_ARG_MAX 64    /* an id, a prefix or a whole key (48 characters) */
+#define KEY_ARG_MAX 64     /* an id, a prefix or a whole key (48 characters) */
 #define ACCOUNT_ARG_MAX 80 /* KIND:OWNER, the owner a miner's 64-digit key */
 
 /* ---- the token ---- */
@@ -105,13 +105,13 @@ static int books_err(int rc, const char *param, char *err, struct api_err *e)
     return api_err_set(e, 500, "server_error", NULL, NULL, "The books failed: %s.", err);
 }
 
-static json_t *deposit_json(const struct store_key *k, int64_t amount, int64_t avail,
-                            int64_t txn, const char *memo)
+static json_t *deposit_json(const struct store_key *k, int64_t amount, int64_t avail, int64_t txn,
+                            const char *memo)
 {
     return json_pack("{s:s, s:I, s:{s:I, s:s, s:s}, s:o, s:o, s:s}", "object", "deposit", "txn",
                      (json_int_t)txn, "key", "id", (json_int_t)k->id, "name", k->name, "prefix",
-                     k->prefix, "amount", resp_amount(amount), "available",
-                     resp_amount(avail), "memo", memo ? memo : "");
+                     k->prefix, "amount", resp_amount(amount), "available", resp_amount(avail),
+                     "memo", memo ? memo : "");
 }
 
 struct credit_in {
@@ -173,9 +173,9 @@ static json_t *txn_json(const struct ledger_txn_info *t, const struct ledger_pos
 {
     json_t *posts = json_array();
     for (uint32_t i = 0; i < n; i++)
-        json_array_append_new(posts, json_pack("{s:s, s:s, s:o}", "kind",
-                                               ledger_kind_name(p[i].kind), "owner", p[i].owner,
-                                               "amount", resp_amount(p[i].amount)));
+        json_array_append_new(posts,
+                              json_pack("{s:s, s:s, s:o}", "kind", ledger_kind_name(p[i].kind),
+                                        "owner", p[i].owner, "amount", resp_amount(p[i].amount)));
     return json_pack("{s:I, s:s, s:s, s:s, s:I, s:o}", "id", (json_int_t)t->id, "type", t->type,
                      "ref", t->ref, "memo", t->memo, "time_ms", (json_int_t)t->created_ms,
                      "postings", posts);
@@ -229,12 +229,11 @@ static void ledger_list(struct api *a, struct evhttp_request *req)
         return api_reply_errf(a, req, 500, "server_error", NULL, "The books cannot be read.");
     }
     size_t n = json_array_size(data);
-    json_t *next = n == (size_t)limit
-                       ? json_object_get(json_array_get(data, n - 1), "id")
-                       : NULL; /* a full page: there may be more below its last id */
-    api_reply_json(a, req, 200,
-                   json_pack("{s:s, s:o, s:O?}", "object", "list", "data", data,
-                             "next_before", next));
+    json_t *next = n == (size_t)limit ? json_object_get(json_array_get(data, n - 1), "id")
+                                      : NULL; /* a full page: there may be more below its last id */
+    api_reply_json(
+        a, req, 200,
+        json_pack("{s:s, s:o, s:O?}", "object", "list", "data", data, "next_before", next));
 }
 
 /* ---- GET /admin/payouts[/{id}] ---- */
@@ -243,8 +242,8 @@ static json_t *batch_json(const struct ledger_batch_info *b)
 {
     return json_pack("{s:I, s:s, s:o, s:I, s:I, s:I}", "id", (json_int_t)b->id, "state",
                      ledger_batch_state_name(b->state), "total", resp_amount(b->total), "miners",
-                     (json_int_t)b->n_lines, "created_ms", (json_int_t)b->created_ms,
-                     "closed_ms", (json_int_t)b->closed_ms);
+                     (json_int_t)b->n_lines, "created_ms", (json_int_t)b->created_ms, "closed_ms",
+                     (json_int_t)b->closed_ms);
 }
 
 static int add_batch(void *ud, const struct ledger_batch_info *b)
@@ -260,7 +259,7 @@ static void payouts(struct api *a, struct evhttp_request *req, const char *one)
         char *end;
         long long id = strtoll(one, &end, 10);
         int rc = end == one || *end || id <= 0 ? FIEF_ENOTFOUND
-                                                : ledger_payout_get(pool_store(a->p), id, &b);
+                                               : ledger_payout_get(pool_store(a->p), id, &b);
         if (rc == 0)
             return api_reply_json(a, req, 200, batch_json(&b));
         return rc == FIEF_ENOTFOUND

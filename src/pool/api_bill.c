@@ -76,8 +76,7 @@ static void settlement_of(const struct api_bill *b, uint32_t prompt, uint32_t co
     snprintf(st->idem, sizeof st->idem, "%s", b->idem);
 }
 
-int64_t api_bill_cost(const struct api_bill *b, uint32_t prompt_tokens,
-                      uint32_t completion_tokens)
+int64_t api_bill_cost(const struct api_bill *b, uint32_t prompt_tokens, uint32_t completion_tokens)
 {
     if (b->hold == 0)
         return 0;
@@ -226,8 +225,8 @@ static void too_large(const struct api_bill *b, struct buf *out)
 }
 
 void api_bill_settle(struct api *a, struct api_bill *b, uint32_t prompt_tokens,
-                     uint32_t completion_tokens, int status, const char *ctype,
-                     const char *body, size_t len)
+                     uint32_t completion_tokens, int status, const char *ctype, const char *body,
+                     size_t len)
 {
     if (!b->hold || b->settled)
         return;

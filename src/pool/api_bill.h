@@ -26,18 +26,18 @@ struct pool_model;
 #define API_IDEM_MAX_BODY (4u << 20)
 
 struct api_bill {
-    char req[65];                     /* the request id (chatcmpl-...): the hold's name */
+    char req[65]; /* the request id (chatcmpl-...): the hold's name */
     int64_t key_id;
-    char idem[API_MAX_IDEM + 1];      /* the Idempotency-Key, "" for none */
-    const struct pool_model *m;       /* prices and digest; borrowed */
-    uint32_t fee_ppm;                 /* the pool's fee when the request came */
-    int64_t hold;                     /* micro-credits held; 0: free, no ledger */
+    char idem[API_MAX_IDEM + 1]; /* the Idempotency-Key, "" for none */
+    const struct pool_model *m;  /* prices and digest; borrowed */
+    uint32_t fee_ppm;            /* the pool's fee when the request came */
+    int64_t hold;                /* micro-credits held; 0: free, no ledger */
     int64_t created_ms;
     bool settled;
-    uint32_t n_parts;                 /* who produced the delivered tokens, merged by */
+    uint32_t n_parts; /* who produced the delivered tokens, merged by */
     struct store_job_part parts[STORE_JOB_MAX_PARTS]; /* miner over the choices */
-    struct buf saved;                 /* idempotent streams: the SSE text sent */
-    bool saved_over;                  /*   past API_IDEM_MAX_BODY: not kept */
+    struct buf saved;                                 /* idempotent streams: the SSE text sent */
+    bool saved_over;                                  /*   past API_IDEM_MAX_BODY: not kept */
 };
 
 /* ---- pure (unit-tested) ---- */
@@ -55,8 +55,7 @@ int api_bill_max(uint64_t price_in, uint64_t price_out, uint32_t n_prompt, uint3
 void api_bill_add_parts(struct api_bill *b, const struct store_job_part *parts, uint32_t n,
                         uint32_t delivered);
 /* What the settlement will charge for these counts (0 for a free model). */
-int64_t api_bill_cost(const struct api_bill *b, uint32_t prompt_tokens,
-                      uint32_t completion_tokens);
+int64_t api_bill_cost(const struct api_bill *b, uint32_t prompt_tokens, uint32_t completion_tokens);
 
 /* ---- the request's life ---- */
 
@@ -84,7 +83,7 @@ void api_bill_save(struct api_bill *b, const char *data, size_t len);
  * for an idempotent request the response (a stream's body is what
  * api_bill_save kept; pass body NULL). No-op for a free model. */
 void api_bill_settle(struct api *a, struct api_bill *b, uint32_t prompt_tokens,
-                     uint32_t completion_tokens, int status, const char *ctype,
-                     const char *body, size_t len);
+                     uint32_t completion_tokens, int status, const char *ctype, const char *body,
+                     size_t len);
 
 #endif

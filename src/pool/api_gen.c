@@ -33,13 +33,13 @@
 struct choice {
     struct gen *g;
     uint32_t index;
-    struct pjob *job;       /* NULL once it ended or was cancelled */
+    struct pjob *job; /* NULL once it ended or was cancelled */
     struct textout *tx;
-    struct buf text;        /* non-stream: the text so far */
-    json_t *logprobs;       /* non-stream: the logprobs so far (or NULL) */
-    size_t text_offset;     /* completions logprobs: characters so far */
-    const char *finish;     /* "stop"/"length" once ended */
-    uint32_t n_parts;       /* who produced the job's tokens (the job's last word) */
+    struct buf text;    /* non-stream: the text so far */
+    json_t *logprobs;   /* non-stream: the logprobs so far (or NULL) */
+    size_t text_offset; /* completions logprobs: characters so far */
+    const char *finish; /* "stop"/"length" once ended */
+    uint32_t n_parts;   /* who produced the job's tokens (the job's last word) */
     struct store_job_part parts[STORE_JOB_MAX_PARTS];
 };
 
@@ -48,15 +48,15 @@ struct gen {
     struct gen *prev, *next;
     struct evhttp_request *req;
     struct evhttp_connection *evcon;
-    struct event *watch;    /* notices the customer leaving while we wait */
+    struct event *watch; /* notices the customer leaving while we wait */
     struct api_req r;
     struct pool_model *m;
     struct resp_meta meta;
-    char id[40];            /* the request id: response id, hold and receipt name */
+    char id[40]; /* the request id: response id, hold and receipt name */
     uint32_t n_prompt, n_open;
-    bool started;           /* stream: status line and headers sent */
-    struct choice *last;    /* stream without usage: its finish chunk carries the cost */
-    struct buf out;         /* SSE events of the current callback, sent as one chunk */
+    bool started;        /* stream: status line and headers sent */
+    struct choice *last; /* stream without usage: its finish chunk carries the cost */
+    struct buf out;      /* SSE events of the current callback, sent as one chunk */
     struct evbuffer *evb;
     struct api_bill bill;
     struct choice ch[API_MAX_N];
@@ -234,17 +234,17 @@ static void gen_finish_json(struct gen *g, struct evhttp_request *req, const str
 
 /* Stream: the usage chunk, or without include_usage the last finish chunk,
  * carries the cost; then [DONE]. */
-static void gen_finish_stream(struct gen *g, struct evhttp_request *req,
-                              const struct resp_usage *u, int64_t cost)
+static void gen_finish_stream(struct gen *g, struct evhttp_request *req, const struct resp_usage *u,
+                              int64_t cost)
 {
     gen_begin_stream(g);
     if (g->r.include_usage)
         resp_dump(resp_with_cost(resp_usage_chunk(&g->meta, u), cost), true, &g->out);
     else if (g->last)
-        resp_dump(resp_with_cost(resp_chunk(&g->meta, g->last->index, NULL, NULL, 0, NULL,
-                                            g->last->finish),
-                                 cost),
-                  true, &g->out);
+        resp_dump(
+            resp_with_cost(
+                resp_chunk(&g->meta, g->last->index, NULL, NULL, 0, NULL, g->last->finish), cost),
+            true, &g->out);
     buf_puts(&g->out, "data: [DONE]\n\n");
     gen_send_chunk(g);
     gen_settle(g, true, 200, "text/event-stream", NULL, 0);
@@ -255,8 +255,8 @@ static void gen_finish(struct gen *g)
 {
     struct resp_usage u;
     gen_usage(g, &u);
-    int64_t cost = api_bill_cost(&g->bill, (uint32_t)u.prompt_tokens,
-                                 (uint32_t)u.completion_tokens);
+    int64_t cost =
+        api_bill_cost(&g->bill, (uint32_t)u.prompt_tokens, (uint32_t)u.completion_tokens);
     struct evhttp_request *req = g->req;
     gen_detach(g); /* before the reply: sending it may close the connection */
     if (g->r.stream)
@@ -323,8 +323,7 @@ static void choice_emit(struct choice *c, struct pjob *j, const struct textout_e
         }
     }
     if (e->len || lp)
-        resp_dump(resp_chunk(&g->meta, c->index, NULL, e->text, e->len, lp, NULL), true,
-                  &g->out);
+        resp_dump(resp_chunk(&g->meta, c->index, NULL, e->text, e->len, lp, NULL), true, &g->out);
 }
 
 static void choice_end(struct choice *c, const char *finish)
@@ -414,11 +413,17 @@ static int submit_status(int rc)
 static int gen_submit(struct gen *g, const int32_t *ids, uint32_t max_tokens, int64_t key_id,
                       struct api_err *e)
 {
-    struct pjob_params p = {
-        .model = g->m, .prompt = ids, .n_prompt = g->n_prompt, .max_tokens = max_tokens,
-        .temperature = g->r.temperature, .top_k = g->r.top_k, .top_p = g->r.top_p,
-        .min_p = g->r.min_p, .repeat_penalty = g->r.repeat_penalty,
-        .top_n = g->r.logprobs ? g->r.top_logprobs : 0, .key_id = key_id};
+    struct pjob_params p = {.model = g->m,
+                            .prompt = ids,
+                            .n_prompt = g->n_prompt,
+                            .max_tokens = max_tokens,
+                            .temperature = g->r.temperature,
+                            .top_k = g->r.top_k,
+                            .top_p = g->r.top_p,
+                            .min_p = g->r.min_p,
+                            .repeat_penalty = g->r.repeat_penalty,
+                            .top_n = g->r.logprobs ? g->r.top_logprobs : 0,
+                            .key_id = key_id};
     struct buf jobs;
     buf_init(&jobs);
     for (uint32_t i = 0; i < g->r.n; i++) {
@@ -435,7 +440,10 @@ static int gen_submit(struct gen *g, const int32_t *ids, uint32_t max_tokens, in
                                st == 400   ? "invalid_request_error"
                                : st == 429 ? "rate_limit_error"
                                            : "server_error",
-                               NULL, st == 503 ? "no_miner" : st == 429 ? "queue_full" : NULL,
+                               NULL,
+                               st == 503   ? "no_miner"
+                               : st == 429 ? "queue_full"
+                                           : NULL,
                                "%s%s", err, st == 503 ? "; try again in a moment." : ".");
         }
         g->n_open++;
@@ -456,8 +464,8 @@ static struct gen *gen_new(struct api *a, struct evhttp_request *req, struct api
     g->r = *r; /* takes the request's allocations */
     g->m = m;
     random_id(g->id, sizeof g->id, r->kind == API_CHAT ? "chatcmpl-" : "cmpl-");
-    g->meta = (struct resp_meta){r->kind, g->id, (int64_t)time(NULL), m->name, a->fingerprint,
-                                 r->stream && r->include_usage};
+    g->meta = (struct resp_meta){r->kind, g->id,          (int64_t)time(NULL),
+                                 m->name, a->fingerprint, r->stream && r->include_usage};
     buf_init(&g->out);
     g->evb = evbuffer_new();
     for (uint32_t i = 0; i < r->n; i++) {
@@ -494,7 +502,8 @@ static struct pool_model *find_model(struct api *a, const char *name, struct api
     if (!m)
         api_err_set(e, 404, "invalid_request_error", "model", "model_not_found",
                     "The model '%s' does not exist on this pool. GET /v1/models lists the models "
-                    "it serves.", name);
+                    "it serves.",
+                    name);
     return m;
 }
 
@@ -509,8 +518,7 @@ static int parse(struct api *a, struct evhttp_request *req, enum api_kind kind, 
         return FIEF_EINVAL;
     *m = find_model(a, r->model, e);
     if (!*m || api_req_prompt(r, (*m)->vocab, (*m)->chat, (*m)->n_ctx_train,
-                              pool_get_cfg(a->p)->max_tokens_default, ids, n_ids, max_tokens,
-                              e)) {
+                              pool_get_cfg(a->p)->max_tokens_default, ids, n_ids, max_tokens, e)) {
         api_req_free(r);
         return FIEF_EINVAL;
     }

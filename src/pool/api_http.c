@@ -21,19 +21,32 @@
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Internal Server Error" : "Error";
     }
 }
 
@@ -150,8 +163,9 @@ int api_key_check(struct api *a, struct evhttp_request *req, struct store_key *i
     const char *key = h + 7;
     size_t len = strlen(key);
     if (store_key_check(pool_store(a->p), key, len, info) != 0) {
-        bool show = len >= 16 && len <= 128 && strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
-                                                           "KLMNOPQRSTUVWXYZ0123456789-_") == len;
+        bool show = len >= 16 && len <= 128 &&
+                    strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+                                "KLMNOPQRSTUVWXYZ0123456789-_") == len;
         return api_err_set(e, 401, "invalid_request_error", NULL, "invalid_api_key",
                            "Incorrect API key provided: %.8s...%s. The key is unknown or was "
                            "revoked; ask the pool's operator for a valid one.",

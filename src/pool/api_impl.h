@@ -23,9 +23,9 @@ struct api {
     struct pool *p;
     struct evhttp *http;
     int port;
-    char fingerprint[40];   /* system_fingerprint: "fief-<version>" */
+    char fingerprint[40]; /* system_fingerprint: "fief-<version>" */
     struct api_stats stats;
-    struct gen *gens;       /* generation requests in flight (a list) */
+    struct gen *gens; /* generation requests in flight (a list) */
 };
 
 /* ---- api_http.c: replies (each sends the whole reply; libevent frees req) ---- */
@@ -37,8 +37,7 @@ void api_reply_body(struct api *a, struct evhttp_request *req, int status, const
                     const char *body, size_t len);
 void api_reply_err(struct api *a, struct evhttp_request *req, const struct api_err *e);
 void api_reply_errf(struct api *a, struct evhttp_request *req, int status, const char *type,
-                    const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+                    const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Count a reply's status for /metrics (the helpers above do). */
 void api_count_status(struct api *a, int status);
 /* Add a response header. */

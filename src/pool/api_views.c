@@ -21,8 +21,7 @@
 #define RECENT_DEFAULT 20 /* /api/account's latest requests */
 #define RECENT_MAX 100
 
-static void not_found(struct api *a, struct evhttp_request *req, const char *code,
-                      const char *msg)
+static void not_found(struct api *a, struct evhttp_request *req, const char *code, const char *msg)
 {
     api_reply_errf(a, req, 404, "invalid_request_error", code, "%s", msg);
 }
@@ -38,12 +37,13 @@ void api_views_models(struct api *a, struct evhttp_request *req, const char *one
         disp_model_stats(pool_disp(a->p), m, &st);
         if (one && !strcmp(one, m->name)) {
             json_decref(data);
-            return api_reply_json(a, req, 200, resp_model(m->name, m->created_s, owner,
-                                                          m->price_in, m->price_out, &st));
+            return api_reply_json(
+                a, req, 200,
+                resp_model(m->name, m->created_s, owner, m->price_in, m->price_out, &st));
         }
         if (!one && st.miners > 0) /* the list shows what can be served now */
-            json_array_append_new(data, resp_model(m->name, m->created_s, owner, m->price_in,
-                                                   m->price_out, &st));
+            json_array_append_new(
+                data, resp_model(m->name, m->created_s, owner, m->price_in, m->price_out, &st));
     }
     if (one) {
         json_decref(data);
@@ -109,13 +109,13 @@ void api_views_account(struct api *a, struct evhttp_request *req, const struct s
         return api_reply_errf(a, req, 500, "server_error", NULL,
                               "The pool cannot read its books; try again later.");
     json_t *j = json_pack(
-        "{s:s, s:{s:I, s:s, s:s, s:I}, s:{s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I}, s:o}",
-        "object", "account", "key", "id", (json_int_t)key->id, "name", key->name, "prefix",
-        key->prefix, "created_ms", (json_int_t)key->created_ms, "balance", "available",
-        resp_amount(b.available), "held", resp_amount(b.held), "spent", resp_amount(b.spent),
-        "deposited", resp_amount(b.deposited), "usage", "requests", (json_int_t)u.requests,
-        "prompt_tokens", (json_int_t)u.prompt_tokens, "completion_tokens",
-        (json_int_t)u.completion_tokens, "recent", recent_json(s, key->id, (uint32_t)limit));
+        "{s:s, s:{s:I, s:s, s:s, s:I}, s:{s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I}, s:o}", "object",
+        "account", "key", "id", (json_int_t)key->id, "name", key->name, "prefix", key->prefix,
+        "created_ms", (json_int_t)key->created_ms, "balance", "available", resp_amount(b.available),
+        "held", resp_amount(b.held), "spent", resp_amount(b.spent), "deposited",
+        resp_amount(b.deposited), "usage", "requests", (json_int_t)u.requests, "prompt_tokens",
+        (json_int_t)u.prompt_tokens, "completion_tokens", (json_int_t)u.completion_tokens, "recent",
+        recent_json(s, key->id, (uint32_t)limit));
     api_reply_json(a, req, 200, j);
 }
 
