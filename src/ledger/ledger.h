@@ -23,6 +23,7 @@
  *   confirm   PAYING(m) -x  PAYOUTS +x                      (fief payouts confirm)
  *   cancel    PAYING(m) -x  AVAILABLE(m) +x                 (fief payouts cancel)
  *   deposit   DEPOSITS -x  CUSTOMER +x                      (admin credit)
+ *   forfeit, refund, audit pay: confirmed fraud and auditors (ledger_audit.h)
  *
  * Threads: the ledger_* calls that take a struct store run on that store's
  * caller thread (the pool's event loop); writes are queued to the store's
@@ -289,7 +290,13 @@ int ledger_receipt_verify(const char *json, const char *pubkey_hex, char err[FIE
  *    cost is at most its hold and its shares and fee add up to its cost;
  *  - every payout batch is in exactly one state (created, confirmed,
  *    cancelled) with the transactions that state needs, and its lines add
- *    up to its total.
+ *    up to its total;
+ *  - FORFEIT is never negative and moves only in forfeits and refunds; a
+ *    forfeit takes from a miner banned by the audit it names, decided by
+ *    majority (confirmed or cleared); every refund gives back a forfeited
+ *    share of its request with the fee on it, under that audit, in a refund
+ *    transaction to the request's customer, and a request's refunds never
+ *    exceed its cost (nor their fees its fee).
  * Each violation is reported through report (one line, naming the
  * offending rows). Returns the number of violations, or < 0 when the books
  * cannot be read. */

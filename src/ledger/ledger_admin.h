@@ -14,8 +14,10 @@ int ledger_kind_parse(const char *name, enum ledger_kind *out);
 
 struct ledger_txn_info {
     int64_t id;
-    char type[16];  /* hold, settle, release, mature, deposit, payout, confirm, cancel */
-    char ref[65];   /* the request id, the batch id, the key id of a deposit */
+    char type[16];  /* hold, settle, release, mature, deposit, payout, confirm, cancel,
+                       forfeit, refund, audit_pay */
+    char ref[65];   /* the request id, the batch id, the key id of a deposit, the audit
+                       id of a forfeit */
     char memo[257];
     int64_t created_ms;
 };

@@ -23,9 +23,12 @@
 static const char sql_key_state[] = "SELECT revoked_ms FROM keys WHERE id = ?1";
 /* Claim the due earnings with a mark (-1) no other transaction can see, sum
  * them per miner, then stamp them with the maturing transaction: a second
- * maturation running at the same time (PostgreSQL) cannot claim them too. */
+ * maturation running at the same time (PostgreSQL) cannot claim them too.
+ * A banned key's earnings never mature: they wait for the forfeit sweep
+ * (ledger_audit.h). */
 static const char sql_mature_claim[] =
-    "UPDATE earnings SET matured_txn = -1 WHERE matured_txn = 0 AND created_ms <= ?1";
+    "UPDATE earnings SET matured_txn = -1 WHERE matured_txn = 0 AND created_ms <= ?1"
+    " AND pubkey NOT IN (SELECT pubkey FROM miners WHERE banned <> 0)";
 static const char sql_mature_sum[] =
     "SELECT pubkey, SUM(amount) FROM earnings WHERE matured_txn = -1 GROUP BY pubkey"
     " ORDER BY pubkey";

@@ -12,8 +12,10 @@
 #define REPORT_MAX 20 /* rows reported per check; the rest are counted */
 
 _Static_assert(LA_CUSTOMER == 1 && LA_HELD == 2 && LA_PENDING == 3 && LA_AVAILABLE == 4 &&
-                   LA_PAYING == 5 && LA_POOL_FEE == 6,
+                   LA_PAYING == 5 && LA_POOL_FEE == 6 && LA_FORFEIT == 9,
                "ledger_check's SQL spells these kinds as numbers");
+_Static_assert(LAO_CLEARED == 2 && LAO_CONFIRMED == 3,
+               "ledger_check's SQL spells the decided audit outcomes as numbers");
 _Static_assert(LH_OPEN == 1 && LH_SETTLED == 2 && LB_CREATED == 1 && LB_CONFIRMED == 2 &&
                    LB_CANCELLED == 3,
                "ledger_check's SQL spells these states as numbers");
@@ -41,8 +43,8 @@ static const struct check checks[] = {
      " LEFT JOIN postings p ON p.account_id = a.id GROUP BY a.id, a.kind, a.owner, a.balance"
      " HAVING a.balance <> COALESCE(SUM(p.amount), 0) ORDER BY a.id",
      false},
-    {"negative balance (customer, held or miner)", "account kind owner balance",
-     "SELECT id, kind, owner, balance FROM accounts WHERE kind IN (1, 2, 3, 4, 5)"
+    {"negative balance (customer, held, miner or forfeit)", "account kind owner balance",
+     "SELECT id, kind, owner, balance FROM accounts WHERE kind IN (1, 2, 3, 4, 5, 9)"
      " AND balance < 0 ORDER BY id",
      false},
     {"HELD balance differs from the key's open holds", "key held open_holds",
@@ -102,6 +104,43 @@ static const struct check checks[] = {
      " OR NOT EXISTS (SELECT 1 FROM txns t WHERE t.id = b.txn_id)"
      " OR (b.closed_txn <> 0 AND NOT EXISTS (SELECT 1 FROM txns t WHERE t.id = b.closed_txn))"
      " ORDER BY b.id",
+     false},
+    /* Audits (ledger_audit.h): money reaches FORFEIT only from a key an
+     * audit decided by majority banned, and leaves it only to refund a
+     * request that key's share of which was forfeited. */
+    {"FORFEIT moved by something other than a forfeit or a refund", "txn type ref amount",
+     "SELECT t.id, t.type, t.ref, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id"
+     " JOIN txns t ON t.id = p.txn_id WHERE a.kind = 9 AND t.type NOT IN ('forfeit', 'refund')"
+     " ORDER BY t.id",
+     false},
+    {"forfeit not decided by the audit that banned the miner", "txn audit miner amount",
+     "SELECT t.id, t.ref, a.owner, p.amount FROM txns t JOIN postings p ON p.txn_id = t.id"
+     " JOIN accounts a ON a.id = p.account_id WHERE t.type = 'forfeit' AND a.kind = 3"
+     " AND NOT EXISTS (SELECT 1 FROM miners m JOIN audits au ON au.id = m.ban_audit"
+     " WHERE m.pubkey = a.owner AND m.banned <> 0 AND CAST(au.id AS TEXT) = t.ref"
+     " AND au.outcome IN (2, 3)) ORDER BY t.id",
+     false},
+    {"refunds above what the request was charged", "request cost fee shares fees",
+     "SELECT r.req, COALESCE(s.cost, -1), COALESCE(s.fee, -1), SUM(r.share), SUM(r.fee)"
+     " FROM refunds r LEFT JOIN settlements s ON s.req = r.req GROUP BY r.req, s.cost, s.fee"
+     " HAVING s.cost IS NULL OR SUM(r.share + r.fee) > s.cost OR SUM(r.fee) > s.fee"
+     " ORDER BY r.req",
+     false},
+    {"refund not of a forfeited share, without its audit or transaction",
+     "request miner share fee txn",
+     "SELECT r.req, r.pubkey, r.share, r.fee, r.txn_id FROM refunds r"
+     " LEFT JOIN settlements s ON s.req = r.req"
+     " LEFT JOIN earnings e ON e.txn_id = s.txn_id AND e.pubkey = r.pubkey"
+     " WHERE e.id IS NULL OR e.forfeit_txn = 0 OR e.amount <> r.share OR r.fee < 0"
+     " OR NOT EXISTS (SELECT 1 FROM audits au WHERE au.id = r.audit_id AND au.outcome IN (2, 3))"
+     " OR NOT EXISTS (SELECT 1 FROM postings p JOIN accounts a ON a.id = p.account_id"
+     " JOIN txns t ON t.id = p.txn_id WHERE p.txn_id = r.txn_id AND t.type = 'refund'"
+     " AND a.kind = 1 AND a.owner = CAST(r.key_id AS TEXT) AND p.amount = r.share + r.fee)"
+     " ORDER BY r.req, r.pubkey",
+     false},
+    {"refund transaction without its refund", "txn ref",
+     "SELECT t.id, t.ref FROM txns t WHERE t.type = 'refund'"
+     " AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.txn_id = t.id) ORDER BY t.id",
      false},
 };
 

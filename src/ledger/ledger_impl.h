@@ -7,6 +7,7 @@
 
 #include "ledger/ledger.h"
 #include "ledger/ledger_admin.h"
+#include "ledger/ledger_audit.h"
 #include "ledger/store_impl.h"
 
 /* PostgreSQL advisory lock the synchronous bookkeeping (payouts, stale
@@ -99,6 +100,22 @@ bool ledger_mem_has_hold(struct store *s, const char *req);
 /* The signer (ledger_set_signer, else the data directory's key). 0 or
  * FIEF_EIO/FIEF_EFORMAT (logged) when no key can be loaded. */
 int ledger_mem_signer(struct store *s, char name[65], unsigned char pk[32], unsigned char sk[64]);
+
+/* ---- ledger_forfeit.c ---- */
+
+struct buf;
+struct ledger_forfeit_out {
+    int64_t forfeited, refunded; /* micro-credits, added to */
+    uint32_t n_refunds;          /* added to */
+    int64_t forfeit_txn;         /* the forfeit transaction written, 0 if none */
+    struct buf *txns;            /* when set: refund transaction ids appended, comma-separated */
+};
+/* Inside the caller's write transaction: forfeit every unmatured earning of
+ * pubkey (PENDING -> FORFEIT, ref audit) and refund each request one was
+ * earned on (ledger_audit.h), adding to the audit totals. Nothing to do is
+ * 0. Else as the database says. */
+int ledger_forfeit_key(struct db *d, const char *pubkey, int64_t audit, int64_t now,
+                       struct ledger_forfeit_out *o);
 
 /* ---- ledger_receipt.c ---- */
 

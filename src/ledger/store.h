@@ -100,7 +100,10 @@ struct store_miner {
     char worker[65];
     int64_t first_seen_ms, last_seen_ms;
     uint64_t jobs, tokens; /* totals served */
-    bool banned;
+    bool banned;           /* by an audit (ledger_audit.h): its connections are refused */
+    char ban_reason[257];
+    int64_t banned_ms;
+    int64_t ban_audit;     /* the audit that decided the ban (audits.id) */
 };
 /* Record a miner's authenticated session (insert or update payout, worker,
  * last_seen). Queued; strings longer than their store_miner field are a

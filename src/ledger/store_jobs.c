@@ -24,8 +24,8 @@ static const char sql_miner_work[] =
     " VALUES (?1, '', '', ?2, ?2, ?3, ?4) ON CONFLICT (pubkey) DO UPDATE SET"
     " jobs = miners.jobs + excluded.jobs, tokens = miners.tokens + excluded.tokens RETURNING id";
 static const char sql_miner_get[] =
-    "SELECT payout, worker, first_seen_ms, last_seen_ms, jobs, tokens, banned"
-    " FROM miners WHERE pubkey = ?1";
+    "SELECT payout, worker, first_seen_ms, last_seen_ms, jobs, tokens, banned, ban_reason,"
+    " banned_ms, ban_audit FROM miners WHERE pubkey = ?1";
 /* DO NOTHING: a job recorded twice (a retried write) counts once. */
 static const char sql_job_insert[] =
     "INSERT INTO jobs (id, key_id, model, status, prompt_tokens, completion_tokens, created_ms,"
@@ -224,6 +224,9 @@ int store_miner_get(struct store *s, const char *pubkey, struct store_miner *out
         out->jobs = (uint64_t)db_col_i64(st, 4);
         out->tokens = (uint64_t)db_col_i64(st, 5);
         out->banned = db_col_i64(st, 6) != 0;
+        db_col_copy(st, 7, out->ban_reason, sizeof out->ban_reason);
+        out->banned_ms = db_col_i64(st, 8);
+        out->ban_audit = db_col_i64(st, 9);
     }
     db_reset(st);
     return rc;

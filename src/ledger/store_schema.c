@@ -146,6 +146,52 @@ static const char *const migrations[] = {
     "  id TEXT PRIMARY KEY,"
     "  seq BIGINT NOT NULL,"
     "  updated_ms BIGINT NOT NULL)@NOROWID",
+
+    /* 3: audits (docs/audits.md, ledger_audit.h): every finished audit with
+     * its evidence, reputation per key, bans, forfeits and refunds. */
+    "ALTER TABLE miners ADD COLUMN ban_reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE miners ADD COLUMN banned_ms BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE miners ADD COLUMN ban_audit BIGINT NOT NULL DEFAULT 0;" /* audits.id */
+    "ALTER TABLE earnings ADD COLUMN forfeit_txn BIGINT NOT NULL DEFAULT 0;"
+    "CREATE TABLE audits ("
+    "  id @ID,"
+    "  job TEXT NOT NULL,"             /* the pool's job id */
+    "  part BIGINT NOT NULL,"          /* which miner's part of it, from 0 */
+    "  model TEXT NOT NULL,"
+    "  miner TEXT NOT NULL,"           /* the audited key */
+    "  tok_from BIGINT NOT NULL,"      /* the part: completion tokens [from, from + n) */
+    "  tok_n BIGINT NOT NULL,"
+    "  positions BIGINT NOT NULL,"     /* scored by each auditor: prompt + part */
+    "  outcome BIGINT NOT NULL,"       /* enum ledger_audit_outcome */
+    "  auditors TEXT NOT NULL,"        /* their keys, comma-separated, in order */
+    "  evidence TEXT NOT NULL,"        /* JSON: each auditor's verdict, worst positions */
+    "  txns TEXT NOT NULL DEFAULT '',"  /* JSON: forfeit and refund transactions it caused */
+    "  created_ms BIGINT NOT NULL);"
+    "CREATE INDEX audits_by_miner ON audits(miner, id);"
+    "CREATE TABLE reputation ("        /* per key; rows only for keys audits touched */
+    "  pubkey TEXT PRIMARY KEY,"
+    "  passed BIGINT NOT NULL,"        /* as the audited miner */
+    "  failed BIGINT NOT NULL,"
+    "  confirmed BIGINT NOT NULL,"
+    "  agreed BIGINT NOT NULL,"        /* as an auditor, with the majority */
+    "  disagreed BIGINT NOT NULL,"
+    "  updated_ms BIGINT NOT NULL)@NOROWID;"
+    "CREATE TABLE refunds ("           /* a cheater's share of a request, given back */
+    "  req TEXT NOT NULL,"
+    "  pubkey TEXT NOT NULL,"          /* the banned miner whose share it was */
+    "  audit_id BIGINT NOT NULL,"      /* the audit that banned it */
+    "  key_id BIGINT NOT NULL,"        /* the customer refunded */
+    "  share BIGINT NOT NULL,"         /* from FORFEIT */
+    "  fee BIGINT NOT NULL,"           /* the fee on that share, from POOL_FEE */
+    "  txn_id BIGINT NOT NULL,"
+    "  created_ms BIGINT NOT NULL,"
+    "  PRIMARY KEY (req, pubkey))@NOROWID;"
+    "CREATE TABLE audit_totals ("      /* running sums for /metrics */
+    "  id BIGINT PRIMARY KEY CHECK (id = 1),"
+    "  forfeited BIGINT NOT NULL,"
+    "  refunded BIGINT NOT NULL,"
+    "  auditor_pay BIGINT NOT NULL);"
+    "INSERT INTO audit_totals VALUES (1, 0, 0, 0)",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
