@@ -132,11 +132,51 @@ static int model_path(const char *dir, const struct shape *s, char *out, size_t 
     return 0;
 }
 
-struct speed {
-    double decode_tps, prompt_tps;
+/* Best, median and worst of a measurement's runs (the machine may be shared). */
+struct stat3 {
+    double best, median, worst;
 };
 
-static int measure(struct eng_model *m, int nth, int n_decode, int n_prompt, struct speed *out)
+struct speed {
+    struct stat3 decode_tps, prompt_tps;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? 1 : x > y ? -1 : 0; /* descending: best first */
+}
+
+static struct stat3 stat3_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    struct stat3 s = {v[0], n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[n - 1]};
+    return s;
+}
+
+/* Prompt processing: one batched pass over n_prompt tokens from position 0. */
+static double prompt_once(struct eng_ctx *c, const int32_t *toks, int n_prompt, float *logits)
+{
+    eng_ctx_truncate(c, 0);
+    double t0 = clock_mono_s();
+    eng_decode(c, toks, (size_t)n_prompt, logits);
+    return n_prompt / (clock_mono_s() - t0);
+}
+
+/* Decode: one token at a time at a short context. */
+static double decode_once(struct eng_ctx *c, const int32_t *toks, int n_prompt, int n_decode,
+                          float *logits)
+{
+    eng_ctx_truncate(c, 4);
+    eng_decode(c, toks, 1, logits); /* warm */
+    double t0 = clock_mono_s();
+    for (int i = 0; i < n_decode; i++)
+        eng_decode(c, &toks[i % n_prompt], 1, logits);
+    return n_decode / (clock_mono_s() - t0);
+}
+
+static int measure(struct eng_model *m, int nth, int n_decode, int n_prompt, int runs,
+                   struct speed *out)
 {
     char err[FIEF_ERR_LEN];
     struct eng_threads *th = eng_threads_new(nth);
@@ -150,21 +190,18 @@ static int measure(struct eng_model *m, int nth, int n_decode, int n_prompt, str
     eng_model_get_info(m, &mi);
     float *logits = malloc((size_t)mi.n_vocab * sizeof *logits);
     int32_t *toks = malloc((size_t)n_prompt * sizeof *toks);
+    double *pv = malloc((size_t)runs * sizeof *pv), *dv = malloc((size_t)runs * sizeof *dv);
     for (int i = 0; i < n_prompt; i++)
         toks[i] = 2 + (i * 7919) % (mi.n_vocab - 2);
-    /* prompt processing: one batched pass (after a warm-up pass) */
-    eng_decode(c, toks, 8, logits);
-    eng_ctx_truncate(c, 0);
-    double t0 = clock_mono_s();
-    eng_decode(c, toks, (size_t)n_prompt, logits);
-    out->prompt_tps = n_prompt / (clock_mono_s() - t0);
-    /* decode: one token at a time at a short context */
-    eng_ctx_truncate(c, 4);
-    eng_decode(c, toks, 1, logits); /* warm */
-    t0 = clock_mono_s();
-    for (int i = 0; i < n_decode; i++)
-        eng_decode(c, &toks[i % n_prompt], 1, logits);
-    out->decode_tps = n_decode / (clock_mono_s() - t0);
+    eng_decode(c, toks, 8, logits); /* warm-up pass */
+    for (int r = 0; r < runs; r++) {
+        pv[r] = prompt_once(c, toks, n_prompt, logits);
+        dv[r] = decode_once(c, toks, n_prompt, n_decode, logits);
+    }
+    out->prompt_tps = stat3_of(pv, runs);
+    out->decode_tps = stat3_of(dv, runs);
+    free(pv);
+    free(dv);
     free(logits);
     free(toks);
     eng_ctx_free(c);
@@ -172,16 +209,63 @@ static int measure(struct eng_model *m, int nth, int n_decode, int n_prompt, str
     return 0;
 }
 
+/* The read/copy/triad sweep for each thread count; read_bw[k] gets the read
+ * figure. 0, or -1 when the buffers cannot be allocated. */
+static int sweep_bandwidth(const int *nths, int n_nth, double *read_bw)
+{
+    size_t n = BW_BYTES / sizeof(double);
+    double *a = aligned_alloc(64, BW_BYTES), *b = aligned_alloc(64, BW_BYTES),
+           *cc = aligned_alloc(64, BW_BYTES);
+    if (!a || !b || !cc) {
+        free(a);
+        free(b);
+        free(cc);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        a[i] = b[i] = cc[i] = (double)(i & 1023);
+    printf("memory bandwidth (1 GiB buffers, best of 5):\n");
+    for (int k = 0; k < n_nth; k++) {
+        read_bw[k] = bandwidth(BW_READ, nths[k], a, b, cc, n);
+        printf("  %d thread(s): read %.1f GB/s, copy %.1f GB/s, triad %.1f GB/s\n", nths[k],
+               read_bw[k], bandwidth(BW_COPY, nths[k], a, b, cc, n),
+               bandwidth(BW_TRIAD, nths[k], a, b, cc, n));
+    }
+    free(a);
+    free(b);
+    free(cc);
+    return 0;
+}
+
+/* One result line; with several runs, best (median, worst). */
+static void print_speed(int nth, const struct speed *sp, double gb, double read_bw, int runs)
+{
+    double d = sp->decode_tps.best;
+    printf("  %d thread(s): decode %.2f tok/s = %.1f GB/s of weights", nth, d, d * gb);
+    if (read_bw > 0)
+        printf(" = %.2f x read bandwidth", d * gb / read_bw);
+    if (runs > 1)
+        printf(" (median %.2f, worst %.2f)", sp->decode_tps.median, sp->decode_tps.worst);
+    printf("; prompt %.1f tok/s", sp->prompt_tps.best);
+    if (runs > 1)
+        printf(" (median %.1f, worst %.1f; best of %d)", sp->prompt_tps.median,
+               sp->prompt_tps.worst, runs);
+    printf("\n");
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_engine [--types f32,q8_0,q4_0] [--threads 1,2] [--dir DIR]\n"
-                    "                    [--decode N] [--prompt N]\n");
+                    "                    [--decode N] [--prompt N] [--runs N] [--bw 0|1]\n"
+                    "  --runs N  measure N times (prompt, then decode) and report the best,\n"
+                    "            median and worst: shared machines are noisy\n"
+                    "  --bw 0    skip the memory bandwidth sweep\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *types = "f32,q8_0,q4_0", *threads = "1,2", *dir = "/tmp/fief-bench";
-    int n_decode = 32, n_prompt = 128;
+    int n_decode = 32, n_prompt = 128, runs = 1, bw = 1;
     for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -193,12 +277,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--dir")) dir = v;
         else if (!strcmp(argv[i], "--decode")) n_decode = atoi(v);
         else if (!strcmp(argv[i], "--prompt")) n_prompt = atoi(v);
+        else if (!strcmp(argv[i], "--runs")) runs = atoi(v);
+        else if (!strcmp(argv[i], "--bw")) bw = atoi(v);
         else {
             usage();
             return 2;
         }
     }
-    if (n_decode < 1 || n_prompt < 8) {
+    if (n_decode < 1 || n_prompt < 8 || runs < 1 || runs > 100) {
         usage();
         return 2;
     }
@@ -208,24 +294,9 @@ int main(int argc, char **argv)
         if ((nths[n_nth] = atoi(p)) >= 1 && nths[n_nth] <= MAX_THREADS)
             n_nth++;
 
-    size_t n = BW_BYTES / sizeof(double);
-    double *a = aligned_alloc(64, BW_BYTES), *b = aligned_alloc(64, BW_BYTES),
-           *cc = aligned_alloc(64, BW_BYTES);
-    if (!a || !b || !cc)
+    double read_bw[MAX_THREADS] = {0};
+    if (bw && sweep_bandwidth(nths, n_nth, read_bw))
         return 1;
-    for (size_t i = 0; i < n; i++)
-        a[i] = b[i] = cc[i] = (double)(i & 1023);
-    double read_bw[MAX_THREADS];
-    printf("memory bandwidth (1 GiB buffers, best of 5):\n");
-    for (int k = 0; k < n_nth; k++) {
-        read_bw[k] = bandwidth(BW_READ, nths[k], a, b, cc, n);
-        printf("  %d thread(s): read %.1f GB/s, copy %.1f GB/s, triad %.1f GB/s\n", nths[k],
-               read_bw[k], bandwidth(BW_COPY, nths[k], a, b, cc, n),
-               bandwidth(BW_TRIAD, nths[k], a, b, cc, n));
-    }
-    free(a);
-    free(b);
-    free(cc);
 
     quant_init();
     printf("kernels: %s\n", quant_simd_name());
@@ -247,12 +318,9 @@ int main(int argc, char **argv)
                mi.n_layer, (double)mi.n_params / 1e9, gb);
         for (int k = 0; k < n_nth; k++) {
             struct speed sp;
-            if (measure(m, nths[k], n_decode, n_prompt, &sp))
+            if (measure(m, nths[k], n_decode, n_prompt, runs, &sp))
                 return 1;
-            printf("  %d thread(s): decode %.2f tok/s = %.1f GB/s of weights = %.2f x read "
-                   "bandwidth; prompt %.1f tok/s\n",
-                   nths[k], sp.decode_tps, sp.decode_tps * gb, sp.decode_tps * gb / read_bw[k],
-                   sp.prompt_tps);
+            print_speed(nths[k], &sp, gb, read_bw[k], runs);
         }
         eng_model_free(m);
         fflush(stdout);

@@ -188,8 +188,38 @@ struct mm_job {
     int nb;
 };
 
-/* Rows are handed out in blocks so each thread walks a contiguous stretch of
- * memory; within a block every token reuses the row while it is in L1. */
+/* Rows [a, b) of w against one token: one dot per row (decode). */
+static void mm_rows_one(const struct mat *w, size_t a, size_t b, const uint8_t *act, float *y)
+{
+    quant_dot_fn dot = quant_dot(w->type);
+    for (size_t r = a; r < b; r++)
+        y[r] = dot((size_t)w->n_in, w->data + r * w->row_bytes, act);
+}
+
+/* Weight bytes of a row tile: the kernel streams a tile's rows past each
+ * few tokens' activations, so the tile should stay in L2 meanwhile. */
+#define MM_TILE_BYTES (256 * 1024)
+
+/* Rows [a, b) of w against nb >= 2 tokens (activations converted by
+ * quant_act_convert_cols), one L2-sized tile of rows at a time. Every
+ * result is the bits the single dot gives (quant_dot_tile's contract), so
+ * batching, tiling and thread counts never change results. y is
+ * (nb, n_out). */
+static void mm_rows_many(const struct mat *w, size_t a, size_t b, const uint8_t *act,
+                         size_t a_stride, int nb, float *y)
+{
+    quant_dot_tile_fn tile = quant_dot_tile(w->type);
+    size_t rows = MM_TILE_BYTES / w->row_bytes;
+    rows = rows ? rows : 1;
+    for (size_t r = a; r < b; r += rows) {
+        size_t nr = b - r < rows ? b - r : rows;
+        tile((size_t)w->n_in, w->data + r * w->row_bytes, w->row_bytes, nr, act, a_stride,
+             (size_t)nb, y + r, (size_t)w->n_out);
+    }
+}
+
+/* Rows are handed out in contiguous blocks, so each thread walks its own
+ * stretch of memory. */
 static void mm_worker(void *arg, int ith, int nth)
 {
     const struct mm_job *j = arg;
@@ -201,18 +231,15 @@ static void mm_worker(void *arg, int ith, int nth)
     size_t base = 0;
     for (int i = 0; i < j->nw; i++) {
         const struct mat *w = j->w[i];
-        size_t n = (size_t)w->n_out, start = base, end = base + n;
+        size_t start = base, end = base + (size_t)w->n_out;
         base = end;
         if (hi <= start || lo >= end)
             continue;
         size_t a = (lo > start ? lo : start) - start, b = (hi < end ? hi : end) - start;
-        quant_dot_fn dot = quant_dot(w->type);
-        for (size_t r = a; r < b; r++) {
-            const uint8_t *row = w->data + r * w->row_bytes;
-            for (int t = 0; t < j->nb; t++)
-                j->y[i][(size_t)t * n + r] =
-                    dot((size_t)w->n_in, row, j->a[i] + (size_t)t * j->a_stride);
-        }
+        if (j->nb == 1)
+            mm_rows_one(w, a, b, j->a[i], j->y[i]);
+        else
+            mm_rows_many(w, a, b, j->a[i], j->a_stride, j->nb, j->y[i]);
     }
 }
 
@@ -234,9 +261,10 @@ static void matmul(struct eng_ctx *c, int nw, const struct mat *const *w, float 
             j.a[i] = j.a[same];
             continue;
         }
+        /* A batch gets the layout of the tile kernels (mm_rows_many). */
         for (int t = 0; t < nb; t++)
-            quant_act_convert(w[i]->type, x + (size_t)t * n_in,
-                              c->act[i] + (size_t)t * c->act_stride, n_in);
+            (nb > 1 ? quant_act_convert_cols : quant_act_convert)(
+                w[i]->type, x + (size_t)t * n_in, c->act[i] + (size_t)t * c->act_stride, n_in);
         j.a[i] = c->act[i];
     }
     thr_run(c->th, mm_worker, &j);

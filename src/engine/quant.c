@@ -22,8 +22,8 @@ static const struct quant_kernels portable_kernels;
 /* ---- kernel selection ---- */
 
 /* The implementations this CPU can run, best last: portable, then AVX2,
- * then AVX2 with the AVX-512 Q4_0 and Q6_K dots merged in. Filled once under
- * init_once and read-only afterwards. */
+ * then AVX2 with the AVX-512 dots and tile dots merged in. Filled
+ * once under init_once and read-only afterwards. */
 static const struct quant_kernels *usable[3] = {&portable_kernels};
 static int n_usable = 1;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -53,9 +53,12 @@ static void detect_cpu(void)
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) {
         avx512_merged = quant_avx2_kernels;
         avx512_merged.name = quant_avx512_kernels.name;
-        for (int t = 0; t < QT_COUNT; t++)
+        for (int t = 0; t < QT_COUNT; t++) {
             if (quant_avx512_kernels.dot[t])
                 avx512_merged.dot[t] = quant_avx512_kernels.dot[t];
+            if (quant_avx512_kernels.dot_tile[t])
+                avx512_merged.dot_tile[t] = quant_avx512_kernels.dot_tile[t];
+        }
         usable[n_usable++] = &avx512_merged;
     }
     atomic_store_explicit(&active, usable[n_usable - 1], memory_order_relaxed);
@@ -102,6 +105,11 @@ const char *quant_simd_name(void)
 quant_dot_fn quant_dot(uint32_t wtype)
 {
     return wtype < QT_COUNT ? kernels()->dot[wtype] : NULL;
+}
+
+quant_dot_tile_fn quant_dot_tile(uint32_t wtype)
+{
+    return wtype < QT_COUNT ? kernels()->dot_tile[wtype] : NULL;
 }
 
 /* ---- element conversions the compiler can vectorise ---- */
@@ -374,14 +382,40 @@ static void act_q8_portable(const float *x, struct act_q8 *y, size_t nb)
     }
 }
 
+/* Block b's 32 quants of group g, in element order. */
+static void act_q8_quants(const struct act_q8 *g, int b, int8_t q[QK])
+{
+    memcpy(q, g->q + act_q8_pos(b, 0), 16);
+    memcpy(q + 16, g->q + act_q8_pos(b, 16), 16);
+}
+
 /* Block i's 32 activation quants in element order, and its scale. */
 static void act_q8_get(const struct act_q8 *a, size_t i, int8_t q[QK], float *d)
 {
     const struct act_q8 *g = &a[i / AQ_BLKS];
-    int b = (int)(i % AQ_BLKS);
-    memcpy(q, g->q + act_q8_pos(b, 0), 16);
-    memcpy(q + 16, g->q + act_q8_pos(b, 16), 16);
-    *d = quant_f16_to_f32(g->d[b]);
+    act_q8_quants(g, (int)(i % AQ_BLKS), q);
+    *d = quant_f16_to_f32(g->d[i % AQ_BLKS]);
+}
+
+/* A converted act_q8 row of ng groups, transposed in place (quant_impl.h),
+ * one unit of up to two groups at a time. */
+static void act_q8_transpose(struct act_q8 *a, size_t ng)
+{
+    for (size_t u = 0; 2 * u < ng; u++) {
+        int nb = act_q8t_unit_blocks(ng, u);
+        struct act_q8 g[2];
+        uint8_t *p = (uint8_t *)(a + 2 * u);
+        memcpy(g, p, (size_t)nb / AQ_BLKS * sizeof g[0]);
+        for (int b = 0; b < nb; b++) {
+            const struct act_q8 *src = &g[b / AQ_BLKS];
+            int8_t q[QK];
+            act_q8_quants(src, b % AQ_BLKS, q);
+            memcpy(p + 2 * b, &src->d[b % AQ_BLKS], 2);
+            memcpy(p + 2 * nb + 2 * b, &src->sum[b % AQ_BLKS], 2);
+            for (int t = 0; t < 8; t++)
+                memcpy(p + 4 * nb + 4 * (nb * t + b), q + 4 * t, 4);
+        }
+    }
 }
 
 static void act_q8k_portable(const float *x, struct act_q8k *y, size_t nb)
@@ -433,7 +467,19 @@ void quant_act_convert(uint32_t wtype, const float *x, void *dst, size_t n)
     }
 }
 
-/* ---- portable dot products ---- */
+/* The same bytes, then transposed where the tile kernels want it:
+ * every value is the one quant_act_convert rounds. */
+void quant_act_convert_cols(uint32_t wtype, const float *x, void *dst, size_t n)
+{
+    quant_act_convert(wtype, x, dst, n);
+    if (quant_act_type(wtype) == QT_Q8_0)
+        act_q8_transpose(dst, (n / QK + AQ_BLKS - 1) / AQ_BLKS);
+}
+
+/* ---- portable dot products ----
+ *
+ * Each is a body for nc columns (see quant_impl.h): the weight block is
+ * unpacked once, then every column runs the single dot's own steps. */
 
 /* Float dots keep 8 independent partial sums: the compiler can vectorise
  * them without reassociating, and the error grows more slowly. */
@@ -442,108 +488,169 @@ static float sum8(const float v[8])
     return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
 
-/* Weights and activations of the same float type. */
-#define FLOAT_DOT(name, etype, conv)                                                               \
-    static float name(size_t n, const void *vw, const void *va)                                    \
-    {                                                                                              \
-        const etype *w = vw, *a = va;                                                              \
-        float acc[8] = {0};                                                                        \
-        size_t i = 0;                                                                              \
-        for (; i + 8 <= n; i += 8)                                                                 \
-            for (int k = 0; k < 8; k++)                                                            \
-                acc[k] += conv(w[i + k]) * conv(a[i + k]);                                         \
-        for (; i < n; i++)                                                                         \
-            acc[0] += conv(w[i]) * conv(a[i]);                                                     \
-        return sum8(acc);                                                                          \
-    }
+enum fkind { FK_F32, FK_F16, FK_BF16 };
 
-static float as_float(float v)
+static inline float load_elem(enum fkind k, const void *p, size_t i)
 {
-    return v;
+    const uint16_t *h = p;
+    switch (k) {
+    case FK_F16:
+        return half_to_float(h[i]);
+    case FK_BF16:
+        return bf16_to_float(h[i]);
+    default:
+        return ((const float *)p)[i];
+    }
 }
 
-FLOAT_DOT(dot_f32, float, as_float)
-FLOAT_DOT(dot_f16, uint16_t, half_to_float)
-FLOAT_DOT(dot_bf16, uint16_t, bf16_to_float)
-
-static float dot_q8_0(size_t n, const void *vw, const void *va)
+/* Weights and activations of the same float type. Several columns take a
+ * chunk of the row in turn, each with the single dot's loop (which
+ * vectorises), while the chunk's weights stay in L1. */
+QUANT_INLINE void float_body(enum fkind fk, size_t n, const void *w, const void *a, size_t as,
+                             int nc, float *out, size_t os)
 {
-    const struct blk_q8_0 *w = vw;
-    float acc = 0.0f, da;
-    int8_t aq[QK];
-    for (size_t i = 0; i < n / QK; i++) {
-        act_q8_get(va, i, aq, &da);
-        int s = 0;
-        for (int j = 0; j < QK; j++)
-            s += w[i].q[j] * aq[j];
-        acc += quant_f16_to_f32(w[i].d) * da * (float)s;
-    }
-    return acc;
-}
-
-static float dot_q4_0(size_t n, const void *vw, const void *va)
-{
-    const struct blk_q4_0 *w = vw;
-    float acc = 0.0f, da;
-    int8_t aq[QK], wq[QK];
-    for (size_t i = 0; i < n / QK; i++) {
-        act_q8_get(va, i, aq, &da);
-        for (int j = 0; j < QK / 2; j++) { /* unpacked first: the loop below vectorises */
-            wq[j] = (int8_t)((w[i].q[j] & 15) - 8);
-            wq[j + QK / 2] = (int8_t)((w[i].q[j] >> 4) - 8);
+    enum { CHUNK = 512 };
+    float acc[QUANT_COLS][8] = {{0}};
+    size_t n8 = n / 8 * 8;
+    for (size_t i0 = 0, end; i0 < n8; i0 = end) {
+        end = nc == 1 || n8 - i0 < CHUNK ? n8 : i0 + CHUNK; /* one column: one chunk */
+        for (int c = 0; c < nc; c++) {
+            const void *ac = act_col(a, as, c);
+            for (size_t i = i0; i < end; i += 8)
+                for (int k = 0; k < 8; k++)
+                    acc[c][k] += load_elem(fk, w, i + (size_t)k) * load_elem(fk, ac, i + (size_t)k);
         }
-        int s = 0;
-        for (int j = 0; j < QK; j++)
-            s += wq[j] * aq[j];
-        acc += quant_f16_to_f32(w[i].d) * da * (float)s;
     }
-    return acc;
+    for (int c = 0; c < nc; c++) {
+        for (size_t i = n8; i < n; i++)
+            acc[c][0] += load_elem(fk, w, i) * load_elem(fk, act_col(a, as, c), i);
+        out[(size_t)c * os] = sum8(acc[c]);
+    }
 }
+
+#define F32_BODY(...) float_body(FK_F32, __VA_ARGS__)
+#define F16_BODY(...) float_body(FK_F16, __VA_ARGS__)
+#define BF16_BODY(...) float_body(FK_BF16, __VA_ARGS__)
+
+/* The integer dot of 32 weights (already int8) with block i of a column
+ * whose row of ng groups is in the act_q8 layout (t = false) or transposed
+ * (t = true), and the block's scale. The quants are gathered first, so the
+ * loop vectorises. */
+static inline int idot32(const int8_t *wq, bool t, const void *a, size_t ng, size_t i, float *da)
+{
+    int8_t aq[QK];
+    if (t) {
+        struct act_q8t_grp v = act_q8t_group(a, ng, i / AQ_BLKS);
+        for (int k = 0; k < 8; k++)
+            memcpy(aq + 4 * k, v.q + (size_t)k * v.qstride + 4 * (i % AQ_BLKS), 4);
+        *da = quant_f16_to_f32(v.d[i % AQ_BLKS]);
+    } else {
+        act_q8_get(a, i, aq, da);
+    }
+    int s = 0;
+    for (int j = 0; j < QK; j++)
+        s += wq[j] * aq[j];
+    return s;
+}
+
+/* Q8_0 and Q4_0, activations in the act_q8 layout (the single dot, t =
+ * false) or transposed (tiles, t = true). The Q4_0 nibbles are
+ * unpacked to int8 first (the integer loop then vectorises). */
+QUANT_INLINE void blocks32_body(bool q4, bool t, size_t n, const void *w, const void *a, size_t as,
+                                int nc, float *out, size_t os)
+{
+    const struct blk_q8_0 *w8 = w;
+    const struct blk_q4_0 *w4 = w;
+    size_t ng = (n / QK + AQ_BLKS - 1) / AQ_BLKS;
+    float acc[QUANT_COLS] = {0}, da;
+    int8_t wq[QK];
+    for (size_t i = 0; i < n / QK; i++) {
+        if (q4)
+            for (int j = 0; j < QK / 2; j++) {
+                wq[j] = (int8_t)((w4[i].q[j] & 15) - 8);
+                wq[j + QK / 2] = (int8_t)((w4[i].q[j] >> 4) - 8);
+            }
+        const int8_t *q = q4 ? wq : w8[i].q;
+        float dw = quant_f16_to_f32(q4 ? w4[i].d : w8[i].d);
+        for (int c = 0; c < nc; c++) {
+            int s = idot32(q, t, act_col(a, as, c), ng, i, &da);
+            acc[c] += dw * da * (float)s;
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        out[(size_t)c * os] = acc[c];
+}
+
+#define Q8_0_BODY(...) blocks32_body(false, false, __VA_ARGS__)
+#define Q4_0_BODY(...) blocks32_body(true, false, __VA_ARGS__)
+#define Q8_0_COLS(...) blocks32_body(false, true, __VA_ARGS__)
+#define Q4_0_COLS(...) blocks32_body(true, true, __VA_ARGS__)
 
 /* x = d*sc*q - dmin*m per sub-block, so dot = d*da*sum(sc*q.a) -
  * dmin*da*sum(m*sum(a)); the activation's bsums give sum(a) per 16. */
-static float dot_q4_k(size_t n, const void *vw, const void *va)
+QUANT_INLINE void q4_k_body(size_t n, const void *vw, const void *a, size_t as, int nc, float *out,
+                            size_t os)
 {
     const struct blk_q4_k *w = vw;
-    const struct act_q8k *a = va;
     uint8_t q[QKK], sm[16];
-    float acc = 0.0f;
+    float acc[QUANT_COLS] = {0};
     for (size_t i = 0; i < n / QKK; i++) {
         q4k_scales(w[i].sc, sm);
         q4k_unpack(&w[i], q);
-        int sumi = 0, summ = 0;
-        for (int j = 0; j < 8; j++) {
-            int s = 0;
-            for (int l = 0; l < 32; l++)
-                s += q[32 * j + l] * a[i].q[32 * j + l];
-            sumi += sm[j] * s;
-            summ += sm[8 + j] * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+        float d = quant_f16_to_f32(w[i].d), dmin = quant_f16_to_f32(w[i].dmin);
+        for (int c = 0; c < nc; c++) {
+            const struct act_q8k *ai = (const struct act_q8k *)act_col(a, as, c) + i;
+            int sumi = 0, summ = 0;
+            for (int j = 0; j < 8; j++) {
+                int s = 0;
+                for (int l = 0; l < 32; l++)
+                    s += q[32 * j + l] * ai->q[32 * j + l];
+                sumi += sm[j] * s;
+                summ += sm[8 + j] * (ai->bsums[2 * j] + ai->bsums[2 * j + 1]);
+            }
+            acc[c] += d * ai->d * (float)sumi - dmin * ai->d * (float)summ;
         }
-        acc += quant_f16_to_f32(w[i].d) * a[i].d * (float)sumi -
-               quant_f16_to_f32(w[i].dmin) * a[i].d * (float)summ;
     }
-    return acc;
+    for (int c = 0; c < nc; c++)
+        out[(size_t)c * os] = acc[c];
 }
 
-static float dot_q6_k(size_t n, const void *vw, const void *va)
+QUANT_INLINE void q6_k_body(size_t n, const void *vw, const void *a, size_t as, int nc, float *out,
+                            size_t os)
 {
     const struct blk_q6_k *w = vw;
-    const struct act_q8k *a = va;
     int8_t q[QKK];
-    float acc = 0.0f;
+    float acc[QUANT_COLS] = {0};
     for (size_t i = 0; i < n / QKK; i++) {
         q6k_unpack(&w[i], q);
-        int sumi = 0;
-        for (int j = 0; j < 16; j++) {
-            int s = 0;
-            for (int l = 0; l < 16; l++)
-                s += q[16 * j + l] * a[i].q[16 * j + l];
-            sumi += w[i].sc[j] * s;
+        float d = quant_f16_to_f32(w[i].d);
+        for (int c = 0; c < nc; c++) {
+            const struct act_q8k *ai = (const struct act_q8k *)act_col(a, as, c) + i;
+            int sumi = 0;
+            for (int j = 0; j < 16; j++) {
+                int s = 0;
+                for (int l = 0; l < 16; l++)
+                    s += q[16 * j + l] * ai->q[16 * j + l];
+                sumi += w[i].sc[j] * s;
+            }
+            acc[c] += d * ai->d * (float)sumi;
         }
-        acc += quant_f16_to_f32(w[i].d) * a[i].d * (float)sumi;
     }
-    return acc;
+    for (int c = 0; c < nc; c++)
+        out[(size_t)c * os] = acc[c];
 }
+
+#define PORTABLE_DOTS(name, body, cols_body)                                                       \
+    QUANT_DOT_FN(name, body)                                                                       \
+    QUANT_TILE_FN(name, cols_body, 4)
+
+PORTABLE_DOTS(f32, F32_BODY, F32_BODY)
+PORTABLE_DOTS(f16, F16_BODY, F16_BODY)
+PORTABLE_DOTS(bf16, BF16_BODY, BF16_BODY)
+PORTABLE_DOTS(q8_0, Q8_0_BODY, Q8_0_COLS)
+PORTABLE_DOTS(q4_0, Q4_0_BODY, Q4_0_COLS)
+PORTABLE_DOTS(q4_k, q4_k_body, q4_k_body)
+PORTABLE_DOTS(q6_k, q6_k_body, q6_k_body)
 
 static const struct quant_kernels portable_kernels = {
     .name = "portable",
@@ -556,6 +663,16 @@ static const struct quant_kernels portable_kernels = {
             [QT_Q4_0] = dot_q4_0,
             [QT_Q4_K] = dot_q4_k,
             [QT_Q6_K] = dot_q6_k,
+        },
+    .dot_tile =
+        {
+            [QT_F32] = tile_f32,
+            [QT_F16] = tile_f16,
+            [QT_BF16] = tile_bf16,
+            [QT_Q8_0] = tile_q8_0,
+            [QT_Q4_0] = tile_q4_0,
+            [QT_Q4_K] = tile_q4_k,
+            [QT_Q6_K] = tile_q6_k,
         },
     .act_q8 = act_q8_portable,
     .act_q8k = act_q8k_portable,

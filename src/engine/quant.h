@@ -114,4 +114,32 @@ typedef float (*quant_dot_fn)(size_t n, const void *w, const void *a);
 /* Kernel for a supported weight type under the current SIMD setting. */
 quant_dot_fn quant_dot(uint32_t wtype);
 
+/* Convert an activation row for quant_dot_tile: the values quant_act_convert
+ * gives (the same rounding, bit for bit), in the layout the many-row
+ * kernels read, which for Q8_0 and Q4_0 weights is transposed so that one
+ * vector lane accumulates a whole block. Same size (quant_act_size), same
+ * alignment needs, same layout under every kernel selection; the row is
+ * opaque (no column offsets). */
+void quant_act_convert_cols(uint32_t wtype, const float *x, void *dst, size_t n);
+
+/* The nr x nc dots of weight rows w, w + w_stride, ... (each n elements)
+ * with activation rows a, a + a_stride, ... converted by
+ * quant_act_convert_cols (a_stride a multiple of 4 bytes): row r and
+ * column c give, in out[r + c * out_stride], exactly the float
+ *   quant_dot(wtype)(n, w + r * w_stride, a_c)
+ * where a_c is the same activations converted by quant_act_convert, under
+ * the same kernel selection. Each dot goes through the same float
+ * operations in the same order as the single dot; only the integer work is
+ * shared or rearranged, and integer sums are exact. Sharing each weight
+ * block's unpacking among columns, and each activation load among rows, is
+ * what makes a batch of tokens (prefill, scoring) cheaper per token than
+ * decoding. Callers pick the tile: the kernel keeps a few columns' worth of
+ * activations in L1 while the tile's weight rows, which should fit in L2,
+ * stream past them once per few columns. */
+typedef void (*quant_dot_tile_fn)(size_t n, const void *w, size_t w_stride, size_t nr,
+                                  const void *a, size_t a_stride, size_t nc, float *out,
+                                  size_t out_stride);
+/* Tile kernel for a supported weight type, current SIMD setting. */
+quant_dot_tile_fn quant_dot_tile(uint32_t wtype);
+
 #endif

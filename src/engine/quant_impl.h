@@ -122,11 +122,168 @@ static inline void q4k_scales(const uint8_t p[12], uint8_t out[16])
     memcpy(out, r, 16);
 }
 
-/* One implementation's kernels. dot[t] is NULL for unsupported types. The
+/* ---- activations for tiles (quant_act_convert_cols) ----
+ *
+ * For Q8_0/Q4_0 weights the act_q8 values are stored transposed, so that a
+ * register of 4-byte lanes holds 4 quants of each of 8 or 16 blocks and a
+ * lane accumulates a whole block's integer dot: no horizontal sums per
+ * block and column. Groups are paired into units of 16 blocks (two act_q8
+ * groups' 576 bytes); a row with an odd number of groups ends with a unit of
+ * 8 (288 bytes), so a row takes quant_act_size bytes either way. A unit of
+ * nb blocks holds d[nb] (f16), sum[nb], then q[8][nb][4]: q[t][b] = quants
+ * 4t..4t+3 of block b. */
+
+/* Blocks in unit u of a row of ng groups. */
+static inline int act_q8t_unit_blocks(size_t ng, size_t u)
+{
+    return 2 * u + 1 < ng ? 16 : 8;
+}
+
+/* One group (8 blocks) of a transposed row: scales, sums, and 32 bytes of
+ * quants per step t at q + t * qstride (4 per block). */
+struct act_q8t_grp {
+    const uint16_t *d;
+    const int16_t *sum;
+    const int8_t *q;
+    size_t qstride;
+};
+
+/* Group g of a transposed row of ng groups. */
+static inline struct act_q8t_grp act_q8t_group(const void *row, size_t ng, size_t g)
+{
+    size_t u = g / 2, h = g % 2;
+    size_t nb = (size_t)act_q8t_unit_blocks(ng, u);
+    const uint8_t *p = (const uint8_t *)row + u * 2 * sizeof(struct act_q8);
+    struct act_q8t_grp v = {(const uint16_t *)p + 8 * h, (const int16_t *)(p + 2 * nb) + 8 * h,
+                            (const int8_t *)(p + 4 * nb) + 32 * h, 4 * nb};
+    return v;
+}
+
+/* Group v back in the act_q8 layout, for the paths that handle a row's last,
+ * partial group one block at a time. */
+static inline void act_q8t_unpack(struct act_q8t_grp v, struct act_q8 *out)
+{
+    for (int b = 0; b < AQ_BLKS; b++) {
+        int8_t q[QK];
+        for (int t = 0; t < 8; t++)
+            memcpy(q + 4 * t, v.q + (size_t)t * v.qstride + 4 * b, 4);
+        memcpy(out->q + act_q8_pos(b, 0), q, 16);
+        memcpy(out->q + act_q8_pos(b, 16), q + 16, 16);
+        out->d[b] = v.d[b];
+        out->sum[b] = v.sum[b];
+    }
+}
+
+/* ---- tile dots (quant_dot_tile) ----
+ *
+ * A dot kernel is an always-inline body for nc columns (1, 2, 4 or 8),
+ *   BODY(n, w, a, a_stride, nc, out, out_stride),
+ * some also for two weight rows at once: it unpacks each weight block once
+ * for all columns, then runs each dot's own integer sums and float
+ * accumulation. For most types the single dot is that body at one column
+ * and the tile kernel the same body on more columns and rows, so each dot
+ * goes through exactly the single dot's float operations by construction.
+ * The Q8_0/Q4_0 tile bodies read transposed activations and compute their
+ * (exact) integer sums differently, but take every float step from the
+ * same helpers as their single dot. test_quant checks the bits. All of this
+ * relies on no build of these files reassociating or contracting floats
+ * across statements (no -ffast-math, no -ffp-contract=fast). */
+
+#define QUANT_INLINE static inline __attribute__((always_inline))
+
+/* The most columns one body takes (arrays of per-column state). */
+#define QUANT_COLS 8
+
+/* Activation row c of a tile. */
+QUANT_INLINE const void *act_col(const void *a, size_t a_stride, int c)
+{
+    return (const char *)a + (size_t)c * a_stride;
+}
+
+/* Columns a kernel takes at once so that their activation rows (bytes
+ * each) stay in a 32 KiB L1 data cache beside the weight rows streaming
+ * through it: at most max, at least 1. */
+QUANT_INLINE int cols_fit_l1(size_t bytes, int max)
+{
+    size_t k = (16 * 1024) / (bytes ? bytes : 1);
+    return k < 1 ? 1 : k > (size_t)max ? max : (int)k;
+}
+
+/* dot_NAME, a quant_dot_fn: BODY at nc = 1. */
+#define QUANT_DOT_FN(name, body)                                                                   \
+    static float dot_##name(size_t n, const void *w, const void *a)                                \
+    {                                                                                              \
+        float r;                                                                                   \
+        body(n, w, a, 0, 1, &r, 0);                                                                \
+        return r;                                                                                  \
+    }
+
+/* The columns of one pass: the largest power of two <= min(nc, width), so
+ * that four instances of a body (1, 2, 4, 8 columns) cover every count. */
+QUANT_INLINE int cols_pass(size_t nc, int width)
+{
+    size_t k = nc < (size_t)width ? nc : (size_t)width;
+    return k >= 8 ? 8 : k >= 4 ? 4 : k >= 2 ? 2 : 1;
+}
+
+/* BODY(..., K, ...) for K = k, one of 1, 2, 4, 8. */
+#define QUANT_BY_COLS(k, body, pre, post)                                                          \
+    switch (k) {                                                                                   \
+    case 8:                                                                                        \
+        body(QUANT_UNPAREN pre, 8, QUANT_UNPAREN post);                                            \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        body(QUANT_UNPAREN pre, 4, QUANT_UNPAREN post);                                            \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        body(QUANT_UNPAREN pre, 2, QUANT_UNPAREN post);                                            \
+        break;                                                                                     \
+    default:                                                                                       \
+        body(QUANT_UNPAREN pre, 1, QUANT_UNPAREN post);                                            \
+        break;                                                                                     \
+    }
+#define QUANT_UNPAREN(...) __VA_ARGS__
+
+/* tile_NAME, a quant_dot_tile_fn running ROWS (below) on passes of up to
+ * `width` columns (an expression that may use n); each pass runs over all
+ * the rows, so its activation rows stay in L1, and width also keeps a
+ * body's per-column state in registers. Every dot is computed once,
+ * independently of the grouping, so any tile gives the same bits. */
+#define QUANT_TILE_DEF(name, width, rows)                                                          \
+    static void tile_##name(size_t n, const void *w, size_t ws, size_t nr, const void *a,          \
+                            size_t as, size_t nc, float *out, size_t os)                           \
+    {                                                                                              \
+        for (int k; nc > 0; nc -= (size_t)k, a = act_col(a, as, k), out += (size_t)k * os) {       \
+            k = cols_pass(nc, (width));                                                            \
+            rows                                                                                   \
+        }                                                                                          \
+    }
+
+/* From a one-row BODY(n, w, a, as, nc, out, os). */
+#define QUANT_TILE_FN(name, body, width)                                                           \
+    QUANT_TILE_DEF(name, width,                                                                    \
+                   for (size_t r = 0; r < nr; r++) QUANT_BY_COLS(                                  \
+                       k, body, (n, (const char *)w + r * ws, a, as), (out + r, os)))
+
+/* From BODY1 and a two-row BODY2(n, w, w_stride, a, as, nc, out, os), which
+ * lets each activation load serve two weight rows; rows are paired where
+ * the expression pair (which may use n) holds. */
+#define QUANT_TILE2_FN(name, body1, body2, width, pair)                                            \
+    QUANT_TILE_DEF(name, width, {                                                                  \
+        size_t r = 0;                                                                              \
+        for (; (pair) && r + 2 <= nr; r += 2)                                                      \
+            QUANT_BY_COLS(k, body2, (n, (const char *)w + r * ws, ws, a, as), (out + r, os))       \
+        for (; r < nr; r++)                                                                        \
+            QUANT_BY_COLS(k, body1, (n, (const char *)w + r * ws, a, as), (out + r, os))           \
+    })
+
+/* One implementation's kernels. dot[t] and dot_tile[t] are NULL for
+ * unsupported types; dot_tile[t] matches dot[t] bit for bit per dot. The
  * converters take n values (act_q8: nb blocks of 32; act_q8k: nb of 256). */
 struct quant_kernels {
     const char *name;
     quant_dot_fn dot[QT_COUNT];
+    quant_dot_tile_fn dot_tile[QT_COUNT];
     void (*act_q8)(const float *x, struct act_q8 *y, size_t nb);
     void (*act_q8k)(const float *x, struct act_q8k *y, size_t nb);
     void (*act_f16)(const float *x, uint16_t *y, size_t n);
@@ -137,8 +294,8 @@ struct quant_kernels {
 #define QUANT_HAVE_AVX2_BUILD 1
 /* In quant_avx2.c; use only when the CPU has AVX2, FMA and F16C. */
 extern const struct quant_kernels quant_avx2_kernels;
-/* In quant_avx512.c: the integer dots only (other entries NULL); use only
- * when the CPU also has AVX-512 F, BW, VL and VNNI. */
+/* In quant_avx512.c: some dots and tile dots (other entries NULL);
+ * use only when the CPU also has AVX-512 F, BW, VL and VNNI. */
 extern const struct quant_kernels quant_avx512_kernels;
 #endif
 

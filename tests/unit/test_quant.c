@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Tensor kernels (quant.c, quant_avx2.c, quant_avx512.c) against plain
  * references written here from the ggml block layouts: dequantization,
- * f16/bf16 conversion, quantization error bounds, activation conversion, and
- * every dot kernel in every implementation the CPU runs. */
+ * f16/bf16 conversion, quantization error bounds, activation conversion,
+ * every dot kernel in every implementation the CPU runs, and the
+ * many-row, many-column dots against the single ones, bit for bit. */
 #include "testutil.h"
 
 #include "common/err.h"
@@ -182,8 +183,11 @@ static void test_type_table(void **state)
     for (size_t i = 0; i < N_TYPES; i++) {
         assert_true(qtype_info(all_types[i])->supported);
         assert_non_null(quant_dot(all_types[i]));
+        assert_non_null(quant_dot_tile(all_types[i]));
     }
     assert_null(quant_dot(QT_Q5_0));
+    assert_null(quant_dot_tile(QT_Q5_0));
+    assert_null(quant_dot_tile(1000));
     assert_null(quant_dot(1000));
     assert_int_equal(quant_act_type(QT_Q4_0), QT_Q8_0);
     assert_int_equal(quant_act_type(QT_Q6_K), QT_Q8_K);
@@ -680,6 +684,66 @@ static void test_dot_unaligned(void **state)
     }
 }
 
+/* ---- tile dots ---- */
+
+/* Each dot of quant_dot_tile, on activations converted by
+ * quant_act_convert_cols, is the float quant_dot returns on the same rows
+ * converted by quant_act_convert, bit for bit, under every kernel set:
+ * random rows of many lengths (every partial group and tail, odd and even
+ * counts of whole groups), 1 to 5 weight rows (kernels may pair them) and 1
+ * to 19 columns (kernels take them in power-of-two passes of up to 8),
+ * activation rows at a stride that is no multiple of 64, results at a
+ * stride whose gaps must stay untouched; and rows of zero weights or zero
+ * activations, where only the sign of a zero could differ. */
+static void test_dot_tile(void **state)
+{
+    enum { MAXR = 5, MAXC = 19, OS = MAXR + 1 };
+    uint32_t type = *(const uint32_t *)*state;
+    const struct qtype_info *ti = qtype_info(type);
+    size_t unit = ti->blck == 1 ? 1 : ti->blck;
+    size_t max = ti->blck == 256 ? 9 : ti->blck == 32 ? 83 : 300;
+    for (size_t k = 1; k <= max; k += (ti->blck == 1 && k > 40) ? 37 : 1) {
+        size_t n = k * unit, rb = qtype_row_size(type, n);
+        size_t as = (quant_act_size(type, n) + 4 + 3) & ~(size_t)3;
+        uint8_t *w = malloc(rb * MAXR), *a = malloc(as * MAXC), *a1 = malloc(as * MAXC);
+        float *x = malloc(n * sizeof *x);
+        for (int r = 0; r < MAXR; r++)
+            fill_random(type, w + (size_t)r * rb, n, 0.5f);
+        if (k % 7 == 3)
+            memset(w + rb, 0, rb);
+        for (int m = 0; m < n_impls; m++) {
+            quant_set_kernels(impls[m]);
+            float want[MAXR][MAXC], got[OS * MAXC], gap;
+            for (int c = 0; c < MAXC; c++) {
+                for (size_t i = 0; i < n; i++)
+                    x[i] = c == 2 ? 0.0f : tu_randf(&rng) * (i % 7 ? 1.0f : 4.0f);
+                quant_act_convert(type, x, a1 + (size_t)c * as, n);
+                quant_act_convert_cols(type, x, a + (size_t)c * as, n);
+                for (int r = 0; r < MAXR; r++)
+                    want[r][c] = quant_dot(type)(n, w + (size_t)r * rb, a1 + (size_t)c * as);
+            }
+            for (size_t nr = 1; nr <= MAXR; nr++)
+                for (size_t nc = 1; nc <= MAXC; nc++) {
+                    memset(got, 0xa5, sizeof got);
+                    memcpy(&gap, got, sizeof gap);
+                    quant_dot_tile(type)(n, w, rb, nr, a, as, nc, got, OS);
+                    for (size_t i = 0; i < OS * MAXC; i++) {
+                        size_t r = i % OS, c = i / OS;
+                        if (r >= nr || c >= nc)
+                            assert_memory_equal(&got[i], &gap, sizeof gap);
+                        else if (memcmp(&got[i], &want[r][c], sizeof got[i]) != 0)
+                            fail_msg("%s %s n=%zu %zux%zu (%zu, %zu): tile %a, dot %a", ti->name,
+                                     impls[m], n, nr, nc, r, c, (double)got[i], (double)want[r][c]);
+                    }
+                }
+        }
+        free(w);
+        free(a);
+        free(a1);
+        free(x);
+    }
+}
+
 #define PER_TYPE(fn)                                                                               \
     cmocka_unit_test_prestate(fn, (void *)&all_types[0]),                                          \
         cmocka_unit_test_prestate(fn, (void *)&all_types[1]),                                      \
@@ -712,6 +776,7 @@ int main(void)
         PER_TYPE(test_act_convert),
         PER_TYPE(test_dot),
         PER_TYPE(test_dot_exact),
+        PER_TYPE(test_dot_tile),
         cmocka_unit_test(test_dot_extremes),
         cmocka_unit_test(test_dot_unaligned),
     };
