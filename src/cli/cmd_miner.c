@@ -28,6 +28,9 @@ static const char miner_help[] =
     "      --ctx N            positions per job (default: the model's, at most 4096)\n"
     "      --data DIR         key and state directory (default ~/.fief/miner)\n"
     "      --max-fee PCT      leave pools whose fee is above PCT percent\n"
+    "      --validator        offer scoring only (audits): the pool trusts this miner\n"
+    "                         as a validator when its config lists the key\n"
+    "      --no-simd          use the portable C kernels instead of AVX2/AVX-512\n"
     "      --log-level L      err, warn, notice (default), info or debug\n"
     "  -h, --help             this text\n";
 
@@ -37,6 +40,7 @@ static const struct option miner_opts[] = {
     {"slots", required_argument, NULL, 'S'},   {"threads", required_argument, NULL, 't'},
     {"ctx", required_argument, NULL, 'X'},     {"data", required_argument, NULL, 'D'},
     {"max-fee", required_argument, NULL, 'F'}, {"log-level", required_argument, NULL, 'L'},
+    {"validator", no_argument, NULL, 'V'},     {"no-simd", no_argument, NULL, 'N'},
     {"help", no_argument, NULL, 'h'},          {0, 0, 0, 0},
 };
 
@@ -91,6 +95,12 @@ static int parse_opt(struct miner_cfg *c, int ch, char *arg)
         break;
     case 'D':
         c->data_dir = arg;
+        break;
+    case 'V':
+        c->validator = true;
+        break;
+    case 'N':
+        c->no_simd = true;
         break;
     case 'F':
         rc = cli_float(cmd, "--max-fee", arg, 0, 100, &f);

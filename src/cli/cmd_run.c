@@ -84,18 +84,42 @@ static int on_token(void *ud, const struct eng_pick *pick)
     return 0;
 }
 
+/* The sampling options, shared by run (generate) and score (audit a generation). */
+#define SAMPLING_OPTS                                                                          \
+    {"temp", required_argument, NULL, 'T'}, {"top-k", required_argument, NULL, 'K'},           \
+        {"top-p", required_argument, NULL, 'P'}, {"min-p", required_argument, NULL, 'M'},      \
+        {"repeat-penalty", required_argument, NULL, 'R'}, {"seed", required_argument, NULL, 'S'}
+
+/* Handle a sampling option: 0 if handled, CLI_USAGE on a bad value, or
+ * INFER_NOT_MINE. The ranges are the protocol's. */
+static int sampling_opt(struct eng_sampling *sp, const char *c, int ch, const char *arg,
+                        bool *seeded)
+{
+    long v;
+    int rc;
+    switch (ch) {
+    case 'T': return cli_float(c, "--temp", arg, 0, 100, &sp->temperature);
+    case 'K':
+        rc = cli_int(c, "--top-k", arg, 0, 1 << 24, &v);
+        sp->top_k = (int32_t)v;
+        return rc;
+    case 'P': return cli_float(c, "--top-p", arg, 0, 1, &sp->top_p);
+    case 'M': return cli_float(c, "--min-p", arg, 0, 1, &sp->min_p);
+    case 'R': return cli_float(c, "--repeat-penalty", arg, 0.01, 100, &sp->repeat_penalty);
+    case 'S':
+        *seeded = true;
+        return cli_u64(c, "--seed", arg, &sp->seed);
+    }
+    return INFER_NOT_MINE;
+}
+
 static const struct option run_opts[] = {
     INFER_COMMON_OPTS,
+    SAMPLING_OPTS,
     {"prompt", required_argument, NULL, 'p'},
     {"file", required_argument, NULL, 'f'},
     {"chat", no_argument, NULL, 'C'},
     {"n-predict", required_argument, NULL, 'n'},
-    {"temp", required_argument, NULL, 'T'},
-    {"top-k", required_argument, NULL, 'K'},
-    {"top-p", required_argument, NULL, 'P'},
-    {"min-p", required_argument, NULL, 'M'},
-    {"repeat-penalty", required_argument, NULL, 'R'},
-    {"seed", required_argument, NULL, 'S'},
     {"logprobs", required_argument, NULL, 'L'},
     {"json", no_argument, NULL, 'J'},
     {"help", no_argument, NULL, 'h'},
@@ -107,9 +131,9 @@ static int parse_run(int argc, char **argv, struct infer_opts *io, struct eng_sa
 {
     const char *c = "run";
     int ch, rc = 0;
-    long v;
     while (!rc && (ch = getopt_long(argc, argv, "m:p:f:n:t:h", run_opts, NULL)) != -1) {
-        if ((rc = infer_opt(io, c, ch, optarg)) != INFER_NOT_MINE)
+        if ((rc = infer_opt(io, c, ch, optarg)) != INFER_NOT_MINE ||
+            (rc = sampling_opt(sp, c, ch, optarg, seeded)) != INFER_NOT_MINE)
             continue;
         rc = 0;
         switch (ch) {
@@ -117,18 +141,6 @@ static int parse_run(int argc, char **argv, struct infer_opts *io, struct eng_sa
         case 'f': io->prompt_file = optarg; break;
         case 'C': *chat = true; break;
         case 'n': rc = cli_int(c, "--n-predict", optarg, 0, 1 << 20, n_predict); break;
-        case 'T': rc = cli_float(c, "--temp", optarg, 0, 100, &sp->temperature); break;
-        case 'K':
-            rc = cli_int(c, "--top-k", optarg, 0, 1 << 24, &v);
-            sp->top_k = (int32_t)v;
-            break;
-        case 'P': rc = cli_float(c, "--top-p", optarg, 0, 1, &sp->top_p); break;
-        case 'M': rc = cli_float(c, "--min-p", optarg, 0, 1, &sp->min_p); break;
-        case 'R': rc = cli_float(c, "--repeat-penalty", optarg, 0.01, 100, &sp->repeat_penalty); break;
-        case 'S':
-            rc = cli_u64(c, "--seed", optarg, &sp->seed);
-            *seeded = true;
-            break;
         case 'L': rc = cli_int(c, "--logprobs", optarg, 0, ENG_MAX_TOP, n_top); break;
         case 'J': *json = true; break;
         case 'h': fputs(run_help, stdout); return -1;
@@ -192,8 +204,10 @@ static const char score_help[] =
     "usage: fief score -m MODEL.gguf (--prompt TEXT | --prompt-ids IDS)\n"
     "                  (--completion TEXT | --completion-ids IDS) [options]\n"
     "\n"
-    "Teacher-forced scoring: for every completion token, its log-probability and\n"
-    "the model's most likely token at that position, in one batched pass.\n"
+    "Teacher-forced scoring: for every completion token, its log-probability, the\n"
+    "model's most likely token, and the token the sampler picks there with how far\n"
+    "the given token is from being picked (its margin), in one batched pass. This is\n"
+    "what a miner answers to the pool's audit (docs/audits.md).\n"
     "\n"
     "  -m, --model PATH        GGUF model file\n"
     "      --prompt TEXT       prompt text (tokenized with BOS)\n"
@@ -201,11 +215,16 @@ static const char score_help[] =
     "      --completion TEXT   completion text: prompt+completion is tokenized as one\n"
     "                          text and must extend the prompt's tokens\n"
     "      --completion-ids IDS completion as comma-separated token ids\n"
+    "      --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S\n"
+    "                          the sampling that produced the completion (as in run; the\n"
+    "                          ones not given default to 0, 0, 1, 0, 1, 0). Without any,\n"
+    "                          picks are greedy: the top-1, margins its logit gap\n"
     INFER_COMMON_HELP
     "      --json              print one JSON document\n";
 
 static const struct option score_opts[] = {
     INFER_COMMON_OPTS,
+    SAMPLING_OPTS,
     {"prompt", required_argument, NULL, 'p'},
     {"prompt-ids", required_argument, NULL, 'I'},
     {"completion", required_argument, NULL, 'c'},
@@ -214,6 +233,27 @@ static const struct option score_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {0, 0, 0, 0},
 };
+
+struct score_args {
+    struct infer_opts io;
+    const char *ctext, *pids, *cids;
+    struct eng_sampling sp;
+    bool sampled; /* a sampling option was given */
+    bool json;
+};
+
+static void print_json_tok(struct buf *b, const struct eng_vocab *v, int32_t id,
+                           const struct eng_score_tok *s, size_t pos)
+{
+    buf_printf(b, "{\"pos\":%zu,\"id\":%d,\"text\":", pos, id);
+    json_piece(b, v, id);
+    buf_printf(b, ",\"logprob\":%.9g,\"top_id\":%d,\"top_text\":", (double)s->logprob, s->top_id);
+    json_piece(b, v, s->top_id);
+    buf_printf(b, ",\"top_logprob\":%.9g,\"pick\":%d,\"pick_text\":", (double)s->top_logprob,
+               s->pick);
+    json_piece(b, v, s->pick);
+    buf_printf(b, ",\"margin\":%.9g}", (double)s->margin);
+}
 
 static void print_score(const struct eng_vocab *v, const int32_t *ids, size_t n,
                         const struct eng_score_tok *s, size_t np, bool json)
@@ -224,19 +264,16 @@ static void print_score(const struct eng_vocab *v, const int32_t *ids, size_t n,
     if (json)
         buf_printf(&b, "{\"prompt_tokens\":%zu,\"tokens\":[", np);
     else
-        buf_puts(&b, "pos\tid\tlogprob\ttop_id\ttop_logprob\tpiece\n");
+        buf_puts(&b, "pos\tid\tlogprob\ttop_id\ttop_logprob\tpick\tmargin\tpiece\n");
     for (size_t i = 0; i < n; i++) {
         sum += s[i].logprob;
         if (json) {
-            buf_printf(&b, "%s{\"pos\":%zu,\"id\":%d,\"text\":", i ? "," : "", np + i, ids[i]);
-            json_piece(&b, v, ids[i]);
-            buf_printf(&b, ",\"logprob\":%.9g,\"top_id\":%d,\"top_text\":", (double)s[i].logprob,
-                       s[i].top_id);
-            json_piece(&b, v, s[i].top_id);
-            buf_printf(&b, ",\"top_logprob\":%.9g}", (double)s[i].top_logprob);
+            buf_puts(&b, i ? "," : "");
+            print_json_tok(&b, v, ids[i], &s[i], np + i);
         } else {
-            buf_printf(&b, "%zu\t%d\t%.6f\t%d\t%.6f\t", np + i, ids[i], (double)s[i].logprob,
-                       s[i].top_id, (double)s[i].top_logprob);
+            buf_printf(&b, "%zu\t%d\t%.6f\t%d\t%.6f\t%d\t%.6g\t", np + i, ids[i],
+                       (double)s[i].logprob, s[i].top_id, (double)s[i].top_logprob, s[i].pick,
+                       (double)s[i].margin);
             json_piece(&b, v, ids[i]);
             buf_putc(&b, '\n');
         }
@@ -249,24 +286,29 @@ static void print_score(const struct eng_vocab *v, const int32_t *ids, size_t n,
     buf_deinit(&b);
 }
 
-int cmd_score(int argc, char **argv)
+/* Options into a; -1 after --help, CLI_USAGE on an error (printed). */
+static int parse_score(int argc, char **argv, struct score_args *a)
 {
-    struct infer_opts io;
-    infer_opts_init(&io);
-    const char *c = "score", *ctext = NULL, *pids = NULL, *cids = NULL;
-    bool json = false;
+    const char *c = "score";
     int ch, rc = 0;
+    infer_opts_init(&a->io);
+    eng_sampling_defaults(&a->sp); /* a job's defaults; the penalty window is the protocol's 64 */
     while (!rc && (ch = getopt_long(argc, argv, "m:t:h", score_opts, NULL)) != -1) {
-        if ((rc = infer_opt(&io, c, ch, optarg)) != INFER_NOT_MINE)
+        bool seeded = false;
+        if ((rc = infer_opt(&a->io, c, ch, optarg)) != INFER_NOT_MINE)
             continue;
+        if ((rc = sampling_opt(&a->sp, c, ch, optarg, &seeded)) != INFER_NOT_MINE) {
+            a->sampled = true;
+            continue;
+        }
         rc = 0;
         switch (ch) {
-        case 'p': io.prompt = optarg; break;
-        case 'I': pids = optarg; break;
-        case 'c': ctext = optarg; break;
-        case 'D': cids = optarg; break;
-        case 'J': json = true; break;
-        case 'h': fputs(score_help, stdout); return CLI_OK;
+        case 'p': a->io.prompt = optarg; break;
+        case 'I': a->pids = optarg; break;
+        case 'c': a->ctext = optarg; break;
+        case 'D': a->cids = optarg; break;
+        case 'J': a->json = true; break;
+        case 'h': fputs(score_help, stdout); return -1;
         default: return CLI_USAGE;
         }
     }
@@ -274,38 +316,53 @@ int cmd_score(int argc, char **argv)
         return rc;
     if (optind < argc)
         return cli_usage_err(c, "unexpected argument \"%s\"", argv[optind]);
-    if (!!io.prompt + !!pids != 1 || !!ctext + !!cids != 1)
+    if (!!a->io.prompt + !!a->pids != 1 || !!a->ctext + !!a->cids != 1)
         return cli_usage_err(c, "give one of --prompt/--prompt-ids and one of "
                                 "--completion/--completion-ids");
+    return 0;
+}
+
+static const char *score_error(int erc)
+{
+    return erc == FIEF_ELIMIT   ? "prompt + completion do not fit the context (raise --ctx)"
+           : erc == FIEF_EINVAL ? "a token id is out of range, the prompt is empty, or the "
+                                  "model's logits are not finite"
+                                : fief_strerror(erc);
+}
+
+int cmd_score(int argc, char **argv)
+{
+    const char *c = "score";
+    struct score_args a = {0};
+    int rc = parse_score(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
     struct infer in;
-    if ((rc = infer_open(&in, &io, c)))
+    if ((rc = infer_open(&in, &a.io, c)))
         return rc;
     int32_t *prompt = NULL, *comp = NULL;
     size_t np = 0, nc = 0;
     struct eng_score_tok *s = NULL;
-    if (pids)
-        rc = cli_ids(c, "--prompt-ids", pids, &prompt, &np);
+    if (a.pids)
+        rc = cli_ids(c, "--prompt-ids", a.pids, &prompt, &np);
     else
-        rc = infer_prompt(&in, &io, c, false, &prompt, &np);
+        rc = infer_prompt(&in, &a.io, c, false, &prompt, &np);
     if (rc)
         goto out;
-    if (cids)
-        rc = cli_ids(c, "--completion-ids", cids, &comp, &nc);
+    if (a.cids)
+        rc = cli_ids(c, "--completion-ids", a.cids, &comp, &nc);
     else
-        rc = infer_split_completion(&in, io.prompt, ctext, prompt, np, &comp, &nc);
+        rc = infer_split_completion(&in, a.io.prompt, a.ctext, prompt, np, &comp, &nc);
     if (rc)
         goto out;
     s = xcalloc(nc ? nc : 1, sizeof *s);
-    int erc = eng_score(in.ctx, prompt, np, comp, nc, s);
+    int erc = eng_score(in.ctx, in.sampler, a.sampled ? &a.sp : NULL, prompt, np, comp, nc, s);
     if (erc) {
-        fprintf(stderr, "fief score: %s\n", erc == FIEF_ELIMIT
-                ? "prompt + completion do not fit the context (raise --ctx)"
-                : erc == FIEF_EINVAL ? "a token id is out of range, or the prompt is empty"
-                : fief_strerror(erc));
+        fprintf(stderr, "fief score: %s\n", score_error(erc));
         rc = CLI_FAIL;
         goto out;
     }
-    print_score(eng_model_vocab(in.model), comp, nc, s, np, json);
+    print_score(eng_model_vocab(in.model), comp, nc, s, np, a.json);
 out:
     free(s);
     free(prompt);

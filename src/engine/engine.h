@@ -243,7 +243,9 @@ void eng_sampler_free(struct eng_sampler *s);
  * function of (params, pos, logits, history): two machines holding the same
  * distribution pick the same token. history (may be NULL) holds the tokens
  * before pos, used only by the repetition penalty. n_top (0..ENG_MAX_TOP)
- * alternatives are reported. Returns 0 or FIEF_EINVAL. */
+ * alternatives are reported. A temperature so small that its inverse
+ * overflows a float acts as greedy. Returns 0 or FIEF_EINVAL (NaN params, a
+ * penalty that is not positive and finite, logits that are not finite). */
 int eng_sample(struct eng_sampler *s, const struct eng_sampling *p, const float *logits,
                uint32_t pos, const int32_t *history, size_t n_hist, int n_top,
                struct eng_pick *out);
@@ -257,14 +259,39 @@ struct eng_score_tok {
     float logprob;     /* log-probability of the given token */
     int32_t top_id;    /* the model's most likely token at this position */
     float top_logprob; /* its log-probability */
+    int32_t pick;      /* the token the sampler picks here (top_id without params) */
+    float margin;      /* how far the given token is from being picked, >= 0: see eng_score */
 };
 
 /* Score completion[0..nc) after prompt[0..np) in one batched pass: out[i]
- * describes completion[i]. The context is cleared first and left holding the
- * sequence. np >= 1. Returns 0, FIEF_ELIMIT (too long for the context),
- * FIEF_EINVAL (bad id, empty prompt). */
-int eng_score(struct eng_ctx *c, const int32_t *prompt, size_t np, const int32_t *completion,
-              size_t nc, struct eng_score_tok *out);
+ * describes completion[i], the token at sequence position np + i. Log-probs
+ * are the generator's own, bit for bit (same forward path and arithmetic).
+ *
+ * With sampling params p (NULL: greedy without penalty), out[i].pick is the
+ * token eng_generate with p would pick at that position from the same logits
+ * (bit for bit: the same code), the repetition penalty looking at prompt +
+ * completion[0..i), and out[i].margin says how far completion[i] is from
+ * being picked:
+ *   greedy (temperature <= 0): the logit gap, after the penalty, between the
+ *     pick and completion[i]: 0 for the pick and for a token tied with it.
+ *   sampled: the distance in probability mass between the draw
+ *     u = eng_sample_uniform(p->seed, np + i) and completion[i]'s interval
+ *     [lo, hi) among the sorted, filtered candidates, normalised to sum 1.
+ *     0 exactly when completion[i] is the pick (a u right on hi belongs to
+ *     the next candidate and gives the smallest positive float), < 1 for any
+ *     other candidate, and 1 when completion[i] is not a candidate at all
+ *     (cut by top-k, top-p, min-p, or too unlikely to be one).
+ * Margins are finite (an overflowed gap reads as FLT_MAX).
+ *
+ * s is the sampler scratch p needs (made for this model's vocabulary; with p
+ * NULL it may be NULL); nothing is allocated per position. The sampler runs
+ * on the calling thread between batches. The context is cleared first and
+ * left holding the sequence. np >= 1. Returns 0, FIEF_ELIMIT (too long for
+ * the context), FIEF_EINVAL (bad id, empty prompt, p without a matching s,
+ * NaN params, logits that are not finite), FIEF_ENOMEM. */
+int eng_score(struct eng_ctx *c, struct eng_sampler *s, const struct eng_sampling *p,
+              const int32_t *prompt, size_t np, const int32_t *completion, size_t nc,
+              struct eng_score_tok *out);
 
 /* ---- generation helper -------------------------------------------------- */
 

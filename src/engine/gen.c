@@ -1,59 +1,93 @@
 /* SPDX-License-Identifier: MIT */
 /* Generation (prefill, then sample and decode token by token) and
  * teacher-forced scoring (one batched pass over prompt + completion). Both go
- * through forward_rows and samp_log_norm, so a score of a generated sequence
- * reproduces the generator's log-probabilities bit for bit. */
+ * through forward_rows, samp_log_norm and samp_decide, so a score of a
+ * generated sequence reproduces the generator's log-probabilities and its
+ * sampler's picks bit for bit. */
 #include "engine/forward.h"
 #include "engine/model_impl.h"
 #include "engine/samp.h"
 #include "common/clock.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- scoring ---- */
 
 struct score_state {
+    const int32_t *seq;        /* prompt + completion[0..nc-1): the penalty's history */
     const int32_t *completion;
-    size_t offset;  /* sequence index whose logits predict completion[0] */
+    size_t offset;             /* sequence index whose logits predict completion[0] */
     int32_t n_vocab;
+    struct eng_sampler *s;     /* scratch for p */
+    const struct eng_sampling *p; /* NULL: greedy without penalty */
     struct eng_score_tok *out;
+    int rc;                    /* FIEF_EINVAL once a row's logits were not finite */
 };
 
+/* The row after seq[index] predicts completion[j] at position index + 1. */
 static void score_row(void *ud, size_t index, const float *logits)
 {
-    struct score_state *s = ud;
-    size_t j = index - s->offset;
-    double lz = samp_log_norm(logits, s->n_vocab);
-    int32_t top = samp_argmax(logits, s->n_vocab);
-    s->out[j].logprob = (float)((double)logits[s->completion[j]] - lz);
-    s->out[j].top_id = top;
-    s->out[j].top_logprob = (float)((double)logits[top] - lz);
+    struct score_state *st = ud;
+    size_t j = index - st->offset;
+    int32_t tok = st->completion[j], top = samp_argmax(logits, st->n_vocab);
+    double lz = samp_log_norm(logits, st->n_vocab);
+    struct eng_score_tok *o = &st->out[j];
+    o->logprob = (float)((double)logits[tok] - lz);
+    o->top_id = o->pick = top;
+    o->top_logprob = (float)((double)logits[top] - lz);
+    o->margin = 0;
+    if (!isfinite(lz)) {
+        st->rc = FIEF_EINVAL; /* the sampler cannot work on it, nor could generation */
+        return;
+    }
+    struct samp_verdict v;
+    if (st->p)
+        samp_decide(st->s, st->p, logits, (uint32_t)(index + 1), st->seq, index + 1, tok, &v);
+    else /* plain scoring: greedy without penalty, no scratch needed */
+        samp_greedy(logits, st->n_vocab, tok, &v);
+    o->pick = v.pick;
+    o->margin = v.margin;
 }
 
-int eng_score(struct eng_ctx *c, const int32_t *prompt, size_t np, const int32_t *completion,
-              size_t nc, struct eng_score_tok *out)
+static int score_args(struct eng_ctx *c, struct eng_sampler *s, const struct eng_sampling *p,
+                      const int32_t *prompt, size_t np, const int32_t *completion, size_t nc,
+                      const struct eng_score_tok *out)
 {
     if (!c || !prompt || np == 0 || (nc && (!completion || !out)))
         return FIEF_EINVAL;
     const struct eng_model *m = eng_ctx_model(c);
-    size_t n = np + (nc ? nc - 1 : 0);
-    if (n > (size_t)eng_ctx_size(c))
+    if (p && (!s || samp_n_vocab(s) != m->hp.n_vocab || !samp_params_ok(p)))
+        return FIEF_EINVAL;
+    if (np + (nc ? nc - 1 : 0) > (size_t)eng_ctx_size(c))
         return FIEF_ELIMIT;
     for (size_t i = 0; i < nc; i++)
         if (completion[i] < 0 || completion[i] >= m->hp.n_vocab)
             return FIEF_EINVAL;
+    return 0;
+}
+
+int eng_score(struct eng_ctx *c, struct eng_sampler *s, const struct eng_sampling *p,
+              const int32_t *prompt, size_t np, const int32_t *completion, size_t nc,
+              struct eng_score_tok *out)
+{
+    int rc = score_args(c, s, p, prompt, np, completion, nc, out);
+    if (rc)
+        return rc;
+    const struct eng_model *m = eng_ctx_model(c);
+    size_t n = np + (nc ? nc - 1 : 0);
     int32_t *seq = malloc(n * sizeof *seq);
     if (!seq)
         return FIEF_ENOMEM;
     memcpy(seq, prompt, np * sizeof *seq);
     if (nc > 1)
         memcpy(seq + np, completion, (nc - 1) * sizeof *seq);
-    struct score_state st = {completion, np - 1, m->hp.n_vocab, out};
+    struct score_state st = {seq, completion, np - 1, m->hp.n_vocab, s, p, out, 0};
     eng_ctx_truncate(c, 0);
-    int rc = forward_rows(c, seq, n, nc ? np - 1 : n, nc ? score_row : NULL, &st);
+    rc = forward_rows(c, seq, n, nc ? np - 1 : n, nc ? score_row : NULL, &st);
     free(seq);
-    return rc;
+    return rc ? rc : st.rc;
 }
 
 /* ---- generation ---- */

@@ -2,10 +2,13 @@
 /* The seeded sampler. Every choice is a pure function of (parameters,
  * position, logits, history): the random draw comes from hashing (seed, pos),
  * candidates are ordered by (logit desc, id asc), and sums run in double, so
- * any machine holding the same distribution picks the same token. */
+ * any machine holding the same distribution picks the same token. The same
+ * decision code also judges a claimed token for scoring (samp_decide): where
+ * it stands against the draw, so an auditor can tell a near miss from a lie. */
 #include "engine/engine.h"
 #include "engine/samp.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,8 +205,42 @@ static int32_t filter_probs(const double *prob, int32_t n, double total,
     return n;
 }
 
-static int32_t draw(struct eng_sampler *s, const struct eng_sampling *p, const float *w,
-                    uint32_t pos)
+int32_t samp_draw(const double *w, int32_t n, double u, int32_t j, struct samp_spot *spot)
+{
+    double total = 0;
+    for (int32_t i = 0; i < n; i++)
+        total += w[i];
+    double x = u * total, acc = 0, lo = 0, hi = total;
+    int32_t pick = -1, last = spot ? j : -1; /* scan on to j only when it is asked about */
+    for (int32_t i = 0; i < n && (pick < 0 || i <= last); i++) {
+        double before = acc;
+        acc += w[i];
+        if (i == j) {
+            lo = before;
+            hi = acc;
+        }
+        if (pick < 0 && x < acc)
+            pick = i;
+    }
+    if (pick < 0) /* u * total rounded up to total: the last candidate takes it */
+        pick = n - 1;
+    if (!spot)
+        return pick;
+    spot->lo = lo / total;
+    spot->hi = hi / total;
+    spot->margin = 0;
+    if (pick != j) {
+        /* x sits on hi only at the edge a right-open interval excludes: still
+         * not picked, so the margin stays positive. */
+        float d = (float)((x < lo ? lo - x : x - hi) / total);
+        spot->margin = d > 0 ? d : FLT_TRUE_MIN;
+    }
+    return pick;
+}
+
+/* Sample from the penalised logits w: candidates, filters, then the draw. */
+static void draw(struct eng_sampler *s, const struct eng_sampling *p, const float *w,
+                 uint32_t pos, int32_t claimed, struct samp_verdict *out)
 {
     int32_t n = candidates(s, p, w);
     double *prob = s->prob, total = 0;
@@ -213,42 +250,86 @@ static int32_t draw(struct eng_sampler *s, const struct eng_sampling *p, const f
         total += prob[i];
     }
     n = filter_probs(prob, n, total, p);
-    total = 0;
-    for (int32_t i = 0; i < n; i++)
-        total += prob[i];
-    double u = eng_sample_uniform(p->seed, pos) * total, acc = 0;
-    int32_t pick = s->cands[n - 1].id;
-    for (int32_t i = 0; i < n; i++) {
-        acc += prob[i];
-        if (u < acc) {
-            pick = s->cands[i].id;
-            break;
-        }
+    int32_t j = -1;
+    for (int32_t i = 0; claimed >= 0 && j < 0 && i < n; i++)
+        if (s->cands[i].id == claimed)
+            j = i;
+    struct samp_spot spot;
+    out->u = eng_sample_uniform(p->seed, pos);
+    out->pick = s->cands[samp_draw(prob, n, out->u, j, j >= 0 ? &spot : NULL)].id;
+    if (j >= 0) {
+        out->lo = spot.lo;
+        out->hi = spot.hi;
+        out->margin = spot.margin;
+    } else {
+        out->margin = claimed >= 0 ? 1.0f : 0.0f; /* filtered out: as far as it gets */
     }
-    return pick;
 }
 
-int eng_sample(struct eng_sampler *s, const struct eng_sampling *p, const float *logits,
-               uint32_t pos, const int32_t *history, size_t n_hist, int n_top,
-               struct eng_pick *out)
+/* a - b for a >= b, finite: an overflowed or NaN gap reads as the largest. */
+static float logit_gap(float a, float b)
 {
-    if (!s || !p || !logits || !out || n_top < 0 || n_top > ENG_MAX_TOP)
-        return FIEF_EINVAL;
-    double lz = samp_log_norm(logits, s->n_vocab);
-    if (!isfinite(lz))
-        return FIEF_EINVAL;
-    out->n_top = n_top ? top_n(logits, s->n_vocab, n_top, lz, out->top) : 0;
+    float d = a - b;
+    return d <= FLT_MAX ? (d > 0 ? d : 0) : FLT_MAX;
+}
+
+void samp_greedy(const float *w, int32_t n, int32_t claimed, struct samp_verdict *out)
+{
+    out->pick = samp_argmax(w, n);
+    out->u = 0;
+    out->lo = out->hi = -1;
+    out->margin = claimed >= 0 && claimed != out->pick ? logit_gap(w[out->pick], w[claimed]) : 0;
+}
+
+bool samp_params_ok(const struct eng_sampling *p)
+{
+    return !isnan(p->temperature) && !isnan(p->top_p) && !isnan(p->min_p) &&
+           p->repeat_penalty > 0 && isfinite(p->repeat_penalty);
+}
+
+/* A temperature so small that its inverse overflows would scale every logit
+ * to an infinity: it can only mean greedy. */
+static bool is_greedy(const struct eng_sampling *p)
+{
+    return p->temperature <= 0.0f || !isfinite(1.0f / p->temperature);
+}
+
+void samp_decide(struct eng_sampler *s, const struct eng_sampling *p, const float *logits,
+                 uint32_t pos, const int32_t *history, size_t n_hist, int32_t claimed,
+                 struct samp_verdict *out)
+{
     const float *w = logits;
     if (penalty_on(p, history)) {
         memcpy(s->work, logits, (size_t)s->n_vocab * sizeof *logits);
         apply_penalty(s->work, p, history, n_hist, s->n_vocab);
         w = s->work;
     }
-    if (p->temperature <= 0.0f) {
-        out->id = samp_argmax(w, s->n_vocab);
-    } else {
-        out->id = draw(s, p, w, pos);
+    if (is_greedy(p)) {
+        samp_greedy(w, s->n_vocab, claimed, out);
+        return;
     }
+    out->lo = out->hi = -1;
+    draw(s, p, w, pos, claimed, out);
+}
+
+int32_t samp_n_vocab(const struct eng_sampler *s)
+{
+    return s->n_vocab;
+}
+
+int eng_sample(struct eng_sampler *s, const struct eng_sampling *p, const float *logits,
+               uint32_t pos, const int32_t *history, size_t n_hist, int n_top,
+               struct eng_pick *out)
+{
+    if (!s || !p || !logits || !out || n_top < 0 || n_top > ENG_MAX_TOP || !samp_params_ok(p))
+        return FIEF_EINVAL;
+    double lz = samp_log_norm(logits, s->n_vocab);
+    if (!isfinite(lz))
+        return FIEF_EINVAL;
+    out->n_top = n_top ? top_n(logits, s->n_vocab, n_top, lz, out->top) : 0;
+    struct samp_verdict v;
+    samp_decide(s, p, logits, pos, history, n_hist, -1, &v);
+    out->id = v.pick;
     out->logprob = (float)((double)logits[out->id] - lz);
     return 0;
 }

@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "engine/quant.h"
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -36,6 +37,7 @@ struct miner {
     char payout[PROTO_MAX_TEXT + 1];
     char worker[PROTO_MAX_NAME + 1];
     uint32_t max_fee_ppm;
+    uint32_t caps; /* PROTO_CAP_* offered for every model */
     double ping_s, silence_s, backoff_min_s, backoff_max_s, probe_s;
     bool handle_signals;
 
@@ -429,6 +431,7 @@ static int copy_cfg(struct miner *m, const struct miner_cfg *c, char err[FIEF_ER
     m->backoff_max_s = c->backoff_max_s;
     m->probe_s = c->probe_s;
     m->handle_signals = c->handle_signals;
+    m->caps = c->validator ? PROTO_CAP_SCORE : PROTO_CAP_GENERATE | PROTO_CAP_SCORE;
     char *dir = m->dir;
     int rc = 0;
     if (!c->data_dir)
@@ -444,6 +447,10 @@ static int copy_cfg(struct miner *m, const struct miner_cfg *c, char err[FIEF_ER
 
 static int start_exec(struct miner *m, const struct miner_cfg *c, char err[FIEF_ERR_LEN])
 {
+    if (c->no_simd) {
+        quant_set_simd(false); /* before the speed measurement, which should use them too */
+        log_notice("portable kernels only (--no-simd)");
+    }
     struct exec_opts o = {.threads = c->threads ? c->threads : cpu_count(),
                           .slots = c->slots,
                           .n_ctx = c->n_ctx,
@@ -495,6 +502,7 @@ static int make_loop(struct miner *m)
                                .worker = m->worker,
                                .payout = m->payout,
                                .max_fee_ppm = m->max_fee_ppm,
+                               .caps = m->caps,
                                .ping_s = m->ping_s,
                                .silence_s = m->silence_s,
                                .stats = &m->stats,
@@ -531,8 +539,9 @@ int miner_run(struct miner *m)
     for (int i = 0; i < 2; i++)
         if (m->sig_ev[i])
             evsignal_add(m->sig_ev[i], NULL);
-    log_notice("miner %s, worker %s, payout %s: %d pool(s), first %s", m->id.pk_hex, m->worker,
-               m->payout, m->n_urls, m->urls[0]);
+    log_notice("miner %s, worker %s, payout %s: %d pool(s), first %s%s", m->id.pk_hex, m->worker,
+               m->payout, m->n_urls, m->urls[0],
+               m->caps & PROTO_CAP_GENERATE ? "" : "; validator (scoring only)");
     if (!m->stopping)
         connect_to(m, 0);
     int rc = event_base_dispatch(m->base) < 0 ? FIEF_EIO : 0;

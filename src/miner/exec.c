@@ -26,6 +26,7 @@ struct work {
     uint32_t max_tokens;
     int top_n;
     struct eng_sampling sp;
+    bool sampled; /* score: sp applies (else greedy scoring) */
 };
 
 struct slot {
@@ -145,8 +146,8 @@ static void run_score(struct slot *s, struct work *w, struct exec_ev *done)
     }
     done->n_scored = w->n_completion;
     double t0 = clock_mono_s();
-    done->rc =
-        eng_score(s->ctx, w->prompt, w->n_prompt, w->completion, w->n_completion, done->scored);
+    done->rc = eng_score(s->ctx, s->sampler, w->sampled ? &w->sp : NULL, w->prompt, w->n_prompt,
+                         w->completion, w->n_completion, done->scored);
     done->prompt_ms = (clock_mono_s() - t0) * 1e3;
 }
 
@@ -224,13 +225,16 @@ void exec_generate(struct exec *ex, int slot, int32_t *prompt, uint32_t n_prompt
 }
 
 void exec_score(struct exec *ex, int slot, int32_t *prompt, uint32_t n_prompt, int32_t *completion,
-                uint32_t n_completion)
+                uint32_t n_completion, const struct eng_sampling *sp)
 {
     struct work w = {.kind = WORK_SCORE,
                      .prompt = prompt,
                      .n_prompt = n_prompt,
                      .completion = completion,
-                     .n_completion = n_completion};
+                     .n_completion = n_completion,
+                     .sampled = sp != NULL};
+    if (sp)
+        w.sp = *sp;
     give(&ex->slots[slot], &w);
 }
 

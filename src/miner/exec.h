@@ -74,9 +74,11 @@ void exec_slot_release(struct exec *ex, int slot);
 void exec_generate(struct exec *ex, int slot, int32_t *prompt, uint32_t n_prompt,
                    uint32_t max_tokens, const struct eng_sampling *sp, int top_n);
 /* Start teacher-forced scoring; takes ownership of prompt and completion.
- * One EXEC_DONE event carries the result. */
+ * sp (copied; NULL: greedy, no penalty) is the audited job's sampling: the
+ * results then carry its sampler's picks and margins (eng_score). One
+ * EXEC_DONE event carries the result. */
 void exec_score(struct exec *ex, int slot, int32_t *prompt, uint32_t n_prompt, int32_t *completion,
-                uint32_t n_completion);
+                uint32_t n_completion, const struct eng_sampling *sp);
 /* Stop the slot's work at its next token (EXEC_DONE follows, cancelled). */
 void exec_cancel(struct exec *ex, int slot);
 /* Cancel the work of every slot reserved by owner. */
@@ -95,7 +97,8 @@ struct exec_ev {
     enum proto_finish finish; /* generation: why it ended */
     uint32_t n;               /* generation: tokens reported */
     double prompt_ms, gen_ms;
-    struct eng_score_tok *scored; /* score: n_scored results (owned by the event), else NULL */
+    struct eng_score_tok *scored; /* score: n_scored results, picks and margins included
+                                     (owned by the event), else NULL */
     uint32_t n_scored;
 };
 

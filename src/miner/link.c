@@ -256,7 +256,7 @@ static void send_offer(struct link *l)
         om->ctx = (uint32_t)m->n_ctx;
         om->slots = (uint32_t)m->n_slots;
         om->tps = m->tps < 1e6 ? m->tps : 1e6; /* the protocol's ceiling */
-        om->caps = PROTO_CAP_GENERATE | PROTO_CAP_SCORE;
+        om->caps = l->env.caps;
     }
     l->phase = PH_OFFER;
     l->offer_id = send_request(l, PM_OFFER, proto_offer_encode(&o));

@@ -70,6 +70,7 @@ struct link_env {
     const char *data_dir; /* where receipts are filed (miner/receipts.h) */
     const char *worker, *payout;
     uint32_t max_fee_ppm; /* UINT32_MAX: no limit */
+    uint32_t caps;        /* PROTO_CAP_* offered for every model; jobs need GENERATE */
     double ping_s, silence_s;
     struct link_stats *stats;
     void (*on_event)(void *ud, struct link *l, enum link_event ev);

@@ -40,6 +40,10 @@ struct miner_cfg {
     const char *data_dir; /* NULL: ~/.fief/miner (holds miner.key) */
     double max_fee_pct;   /* leave pools charging more; < 0: no limit (default) */
     bool handle_signals;  /* SIGINT/SIGTERM stop miner_run (the CLI sets it) */
+    bool validator;       /* offer only the score capability: an auditor the pool may
+                             trust (its config lists the key); jobs are refused */
+    bool no_simd;         /* portable kernels only (quant_set_simd(false), for the whole
+                             process): cross-checks between kernel paths */
     /* Timings in seconds. The defaults are what a pool expects; tests shorten them. */
     double ping_s;        /* ping a pool silent this long (15) */
     double silence_s;     /* drop a pool silent this long, or a handshake this slow (45) */

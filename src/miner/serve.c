@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,23 @@ static struct ljob *start_ljob(struct link *l, int slot, uint64_t req, const cha
     return j;
 }
 
+/* The engine's parameters for the wire's, with the protocol's fixed penalty
+ * window, so generation and an audit of it sample alike. */
+static struct eng_sampling engine_sampling(float temperature, int32_t top_k, float top_p,
+                                           float min_p, float repeat_penalty, uint64_t seed)
+{
+    struct eng_sampling sp;
+    eng_sampling_defaults(&sp);
+    sp.temperature = temperature;
+    sp.top_k = top_k;
+    sp.top_p = top_p;
+    sp.min_p = min_p;
+    sp.repeat_penalty = repeat_penalty;
+    sp.seed = seed;
+    sp.repeat_last_n = PROTO_REPEAT_LAST_N;
+    return sp;
+}
+
 /* ---- requests ---- */
 
 void serve_job(struct link *l, const struct proto_msg *msg)
@@ -97,6 +115,9 @@ void serve_job(struct link *l, const struct proto_msg *msg)
         link_send_error(l, msg->id, PROTO_ERR_PARAMS, "%s", err);
     } else if (!(m = find_model(l, msg->id, pj.model))) {
         /* replied */
+    } else if (!(l->env.caps & PROTO_CAP_GENERATE)) {
+        link_send_error(l, msg->id, PROTO_ERR_MODEL,
+                        "model \"%s\" is offered for scoring only (a validator)", pj.model);
     } else if ((uint64_t)pj.n_prompt + pj.max_tokens > (uint64_t)m->n_ctx) {
         link_send_error(l, msg->id, PROTO_ERR_TOO_LARGE,
                         "prompt (%u) + max_tokens (%u) "
@@ -110,15 +131,8 @@ void serve_job(struct link *l, const struct proto_msg *msg)
         struct ljob *j = start_ljob(l, slot, msg->id, pj.job, false);
         m = exec_model(l->env.ex, model);
         j->top_n = pj.top_n < (uint32_t)m->n_vocab ? pj.top_n : (uint32_t)m->n_vocab;
-        struct eng_sampling sp;
-        eng_sampling_defaults(&sp);
-        sp.temperature = pj.temperature;
-        sp.top_k = pj.top_k;
-        sp.top_p = pj.top_p;
-        sp.min_p = pj.min_p;
-        sp.repeat_penalty = pj.repeat_penalty;
-        sp.seed = pj.seed;
-        sp.repeat_last_n = PROTO_REPEAT_LAST_N;
+        struct eng_sampling sp = engine_sampling(pj.temperature, pj.top_k, pj.top_p, pj.min_p,
+                                                 pj.repeat_penalty, pj.seed);
         log_info("%s: job %s: model %s, prompt %u, max_tokens %u, temperature %g", l->url, pj.job,
                  m->name, pj.n_prompt, pj.max_tokens, (double)pj.temperature);
         exec_generate(l->env.ex, slot, pj.prompt, pj.n_prompt, pj.max_tokens, &sp, (int)j->top_n);
@@ -147,9 +161,14 @@ void serve_score(struct link *l, const struct proto_msg *msg)
         /* replied */
     } else if ((slot = pick_slot(l, msg->id, ps.model, &model)) >= 0) {
         start_ljob(l, slot, msg->id, ps.job, true);
-        log_info("%s: score %s: model %s, prompt %u, completion %u", l->url, ps.job,
-                 exec_model(l->env.ex, model)->name, ps.n_prompt, ps.n_completion);
-        exec_score(l->env.ex, slot, ps.prompt, ps.n_prompt, ps.completion, ps.n_completion);
+        const struct proto_sampling *q = &ps.sampling;
+        struct eng_sampling sp = engine_sampling(q->temperature, q->top_k, q->top_p, q->min_p,
+                                                 q->repeat_penalty, q->seed);
+        log_info("%s: score %s: model %s, prompt %u, completion %u, %s", l->url, ps.job,
+                 exec_model(l->env.ex, model)->name, ps.n_prompt, ps.n_completion,
+                 ps.has_sampling ? "sampled" : "greedy");
+        exec_score(l->env.ex, slot, ps.prompt, ps.n_prompt, ps.completion, ps.n_completion,
+                   ps.has_sampling ? &sp : NULL);
         ps.prompt = ps.completion = NULL; /* handed to the slot */
     }
     proto_score_clear(&ps);
@@ -181,6 +200,12 @@ void serve_cancel(struct link *l, const struct proto_msg *msg)
 static float wire_lp(float x)
 {
     return x >= -1e30f ? (x < 0 ? x : 0) : -1e30f; /* NaN fails the first test */
+}
+
+/* A margin the wire accepts: finite and >= 0 (the engine's already are). */
+static float wire_margin(float x)
+{
+    return x >= 0 ? (x <= FLT_MAX ? x : FLT_MAX) : (x < 0 ? 0 : FLT_MAX); /* NaN: the largest */
 }
 
 static void grow(struct ljob *j)
@@ -265,14 +290,20 @@ static void finish_score(struct link *l, struct ljob *j, const struct exec_ev *e
         return;
     }
     uint32_t n = ev->n_scored;
-    struct proto_scored s = {.n = n};
-    s.logprobs = xmalloc((n ? n : 1) * sizeof *s.logprobs);
-    s.top_ids = xmalloc((n ? n : 1) * sizeof *s.top_ids);
-    s.top_logprobs = xmalloc((n ? n : 1) * sizeof *s.top_logprobs);
+    size_t k = n ? n : 1;
+    struct proto_scored s = {.n = n,
+                             .logprobs = xmalloc(k * sizeof *s.logprobs),
+                             .top_ids = xmalloc(k * sizeof *s.top_ids),
+                             .top_logprobs = xmalloc(k * sizeof *s.top_logprobs),
+                             .picks = xmalloc(k * sizeof *s.picks),
+                             .margins = xmalloc(k * sizeof *s.margins)};
     for (uint32_t i = 0; i < n; i++) {
-        s.logprobs[i] = wire_lp(ev->scored[i].logprob);
-        s.top_ids[i] = ev->scored[i].top_id;
-        s.top_logprobs[i] = wire_lp(ev->scored[i].top_logprob);
+        const struct eng_score_tok *t = &ev->scored[i];
+        s.logprobs[i] = wire_lp(t->logprob);
+        s.top_ids[i] = t->top_id;
+        s.top_logprobs[i] = wire_lp(t->top_logprob);
+        s.picks[i] = t->pick;
+        s.margins[i] = wire_margin(t->margin);
     }
     link_send_result(l, j->req, proto_scored_encode(&s));
     proto_scored_clear(&s);

@@ -303,7 +303,21 @@ struct proto_cancel {
 int proto_cancel_decode(json_t *params, struct proto_cancel *out, char err[FIEF_ERR_LEN]);
 json_t *proto_cancel_encode(const struct proto_cancel *c);
 
-/* Audit: teacher-forced scoring of completion after prompt. */
+/* The sampling parameters of a job, as a score request carries them: same
+ * names, ranges and defaults as in proto_job. */
+struct proto_sampling {
+    float temperature;    /* 0..100; 0 = greedy */
+    int32_t top_k;        /* 0..PROTO_MAX_TOKEN_ID + 1; 0 = off (optional) */
+    float top_p;          /* [0, 1]; 1 = off (optional, default 1) */
+    float min_p;          /* [0, 1]; 0 = off (optional) */
+    float repeat_penalty; /* [0.01, 100]; 1 = off (optional, default 1) */
+    uint64_t seed;        /* 0..PROTO_MAX_ID */
+};
+
+/* Audit: teacher-forced scoring of completion after prompt. With sampling,
+ * the scorer also says what its seeded sampler picks at each position
+ * (positions are absolute: completion[i] is at n_prompt + i) and how far the
+ * given token is from that pick; without, the picks are greedy. */
 struct proto_score {
     char job[PROTO_MAX_NAME + 1];
     char model[PROTO_MAX_NAME + 1];
@@ -311,8 +325,11 @@ struct proto_score {
     uint32_t n_prompt;
     int32_t *completion;    /* owned, 1..PROTO_MAX_GEN */
     uint32_t n_completion;
+    bool has_sampling;      /* "sampling" is (to be) sent; false: greedy */
+    struct proto_sampling sampling; /* the audited job's parameters and seed */
 };
 int proto_score_decode(json_t *params, struct proto_score *out, char err[FIEF_ERR_LEN]);
+/* "sampling" goes out only when has_sampling is set. */
 json_t *proto_score_encode(const struct proto_score *s);
 void proto_score_clear(struct proto_score *s);
 
@@ -322,6 +339,11 @@ struct proto_scored {
     float *logprobs;        /* owned, n: logprob of each given token */
     int32_t *top_ids;       /* owned, n: the scorer's top-1 */
     float *top_logprobs;    /* owned, n */
+    int32_t *picks;         /* owned, n: what the scorer's sampler picks (greedy: its
+                               argmax after the penalty) */
+    float *margins;         /* owned, n: how far each given token is from its pick,
+                               finite and >= 0 (eng_score_tok.margin): greedy, a logit
+                               gap; sampled, probability mass, 1 = not a candidate */
 };
 int proto_scored_decode(json_t *result, struct proto_scored *out, char err[FIEF_ERR_LEN]);
 json_t *proto_scored_encode(const struct proto_scored *s);

@@ -253,33 +253,55 @@ static int put_lp(json_t *e, float *dst)
     return 0;
 }
 
+/* A margin: >= 0 and finite as a float. */
+static int put_gap(json_t *e, float *dst)
+{
+    if (!json_is_number(e))
+        return E_TYPE;
+    double x = json_number_value(e);
+    if (!(x >= 0 && x < FLT_ROUNDS_FINITE))
+        return E_RANGE;
+    *dst = x > FLT_MAX ? FLT_MAX : (float)x;
+    return 0;
+}
+
+/* Whether f's elements are numbers (else token ids). */
+static int is_float_arr(const struct proto_field *f)
+{
+    return f->type == PF_LPS || f->type == PF_GAPS || f->type == PF_TOP_LPS;
+}
+
 /* Report element [row][i] (row < 0: [i]) of field f. */
 static int elem_err(const struct proto_field *f, struct proto_ctx *c, long row, size_t i, json_t *e,
                     int why)
 {
     char idx[48];
-    int lp = f->type == PF_LPS || f->type == PF_TOP_LPS;
     if (row >= 0)
         snprintf(idx, sizeof idx, "[%ld][%zu]", row, i);
     else
         snprintf(idx, sizeof idx, "[%zu]", i);
     if (why == E_TYPE)
-        return proto_fields_bad(c, f->key, "%s must be %s", idx, lp ? "a number" : "an integer");
-    if (lp)
+        return proto_fields_bad(c, f->key, "%s must be %s", idx,
+                                is_float_arr(f) ? "a number" : "an integer");
+    if (f->type == PF_GAPS)
+        return proto_fields_bad(c, f->key, "%s = %g is not a margin (finite, >= 0)", idx,
+                                json_number_value(e));
+    if (is_float_arr(f))
         return proto_fields_bad(c, f->key, "%s = %g is not a log-probability (finite, <= 0)", idx,
                                 json_number_value(e));
     return proto_fields_bad(c, f->key, "%s = %lld is not a token id", idx,
                             (long long)json_integer_value(e));
 }
 
-/* Fill dst[0..n) from the JSON array a: ids or log-probs by f's type. */
+/* Fill dst[0..n) from the JSON array a: ids, log-probs or margins by f's type. */
 static int fill(const struct proto_field *f, json_t *a, size_t n, void *dst, long row,
                 struct proto_ctx *c)
 {
-    int lp = f->type == PF_LPS || f->type == PF_TOP_LPS;
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(a, i);
-        int why = lp ? put_lp(e, (float *)dst + i) : put_id(e, (int32_t *)dst + i);
+        int why = f->type == PF_GAPS  ? put_gap(e, (float *)dst + i)
+                  : is_float_arr(f) ? put_lp(e, (float *)dst + i)
+                                    : put_id(e, (int32_t *)dst + i);
         if (why)
             return elem_err(f, c, row, i, e, why);
     }
@@ -406,6 +428,7 @@ static int dec_field(const struct proto_field *f, json_t *v, void *out, struct p
         return dec_caps(f, v, out, c);
     case PF_IDS:
     case PF_LPS:
+    case PF_GAPS:
         return dec_arr(f, v, out, c);
     case PF_TOP_IDS:
     case PF_TOP_LPS:
@@ -485,10 +508,10 @@ static double short_double(float f)
 static json_t *enc_arr(const struct proto_field *f, const void *in, size_t n, size_t from)
 {
     const void *p = ptr_get(in, f->off);
-    int lp = f->type == PF_LPS || f->type == PF_TOP_LPS;
+    int num = is_float_arr(f);
     json_t *a = json_array();
     for (size_t i = from; p && i < from + n; i++)
-        json_array_append_new(a, lp ? json_real(((const float *)p)[i])
+        json_array_append_new(a, num ? json_real(((const float *)p)[i])
                                     : json_integer(((const int32_t *)p)[i]));
     return a;
 }
@@ -563,6 +586,7 @@ static json_t *enc_field(const struct proto_field *f, const void *in)
         return enc_names(f->sub, *CAT(in, f->off, uint32_t));
     case PF_IDS:
     case PF_LPS:
+    case PF_GAPS:
         return enc_arr(f, in, *CAT(in, f->cnt, uint32_t), 0);
     case PF_TOP_IDS:
     case PF_TOP_LPS:
@@ -586,6 +610,7 @@ static int is_zero(const struct proto_field *f, const void *in)
         return *CAT(in, f->off, uint32_t) == 0;
     case PF_IDS:
     case PF_LPS:
+    case PF_GAPS:
         return !ptr_get(in, f->off) || !*CAT(in, f->cnt, uint32_t);
     case PF_TOP_IDS:
     case PF_TOP_LPS:

@@ -31,6 +31,7 @@ enum proto_ftype {
     PF_CAPS,    /* array of names in sub -> bit 1 << index; unknown names ignored */
     PF_IDS,     /* token ids -> malloc'd int32_t[] */
     PF_LPS,     /* log-probs -> malloc'd float[] */
+    PF_GAPS,    /* margins: finite numbers >= 0 -> malloc'd float[] */
     PF_TOP_IDS, /* n rows of top_n ids -> malloc'd int32_t[n * top_n], row by row */
     PF_TOP_LPS, /* n rows of top_n log-probs -> malloc'd float[n * top_n] */
     PF_OBJ,     /* object -> the inline struct described by sub */

@@ -28,6 +28,14 @@
 static int tokens_check(json_t *o, void *out, struct proto_ctx *c);
 static int notice_check(json_t *o, void *out, struct proto_ctx *c);
 static int receipt_check(json_t *o, void *out, struct proto_ctx *c);
+static int score_check(json_t *o, void *out, struct proto_ctx *c);
+
+/* A job's sampling fields; a score's "sampling" object has the same (S names
+ * either struct). */
+#define SAMPLING_FIELDS                                                                            \
+    {NUM(temperature, PF_F32, 0, 100)}, {NUM(top_k, PF_I32, 0, PROTO_MAX_TOKEN_ID + 1), OPT(0)},   \
+        {NUM(top_p, PF_F32, 0, 1), OPT(1)}, {NUM(min_p, PF_F32, 0, 1), OPT(0)},                    \
+        {NUM(repeat_penalty, PF_F32, 0.01, 100), OPT(1)}, {NUM(seed, PF_U64, 0, PROTO_MAX_ID)}
 
 /* One field per line reads as a table. */
 /* clang-format off */
@@ -105,12 +113,7 @@ static const struct proto_field job_f[] = {
     {STR(model, PF_CS_MODEL)},
     {ARR(prompt, PF_IDS, n_prompt, 1, PROTO_MAX_PROMPT)},
     {NUM(max_tokens, PF_U32, 1, PROTO_MAX_GEN)},
-    {NUM(temperature, PF_F32, 0, 100)},
-    {NUM(top_k, PF_I32, 0, PROTO_MAX_TOKEN_ID + 1), OPT(0)},
-    {NUM(top_p, PF_F32, 0, 1), OPT(1)},
-    {NUM(min_p, PF_F32, 0, 1), OPT(0)},
-    {NUM(repeat_penalty, PF_F32, 0.01, 100), OPT(1)},
-    {NUM(seed, PF_U64, 0, PROTO_MAX_ID)},
+    SAMPLING_FIELDS,
     {NUM(top_n, PF_U32, 0, PROTO_MAX_TOP), OPT(0)},
 };
 #undef S
@@ -135,12 +138,17 @@ static const struct proto_field done_f[] = {
 #define S struct proto_cancel
 static const struct proto_field cancel_f[] = {{STR(job, PF_CS_NAME)}};
 #undef S
+#define S struct proto_sampling
+static const struct proto_field sampling_f[] = {SAMPLING_FIELDS};
+#undef S
+DEF(sampling_def, "score", struct proto_sampling, sampling_f, NULL);
 #define S struct proto_score
 static const struct proto_field score_f[] = {
     {STR(job, PF_CS_NAME)},
     {STR(model, PF_CS_MODEL)},
     {ARR(prompt, PF_IDS, n_prompt, 1, PROTO_MAX_PROMPT)},
     {ARR(completion, PF_IDS, n_completion, 1, PROTO_MAX_GEN)},
+    {FLD(sampling, PF_OBJ), .sub = &sampling_def, .flags = PF_OPT}, /* has_sampling: score_check */
 };
 #undef S
 #define S struct proto_scored
@@ -148,6 +156,8 @@ static const struct proto_field scored_f[] = {
     {ARR(logprobs, PF_LPS, n, 1, PROTO_MAX_GEN)},
     {SAME(top_ids, PF_IDS, n, logprobs)},
     {SAME(top_logprobs, PF_LPS, n, logprobs)},
+    {SAME(picks, PF_IDS, n, logprobs)},
+    {SAME(margins, PF_GAPS, n, logprobs)},
 };
 #undef S
 #define S struct proto_receipt
@@ -172,7 +182,7 @@ DEF(job_def, "job", struct proto_job, job_f, NULL);
 DEF(tokens_def, "tokens", struct proto_tokens, tokens_f, tokens_check);
 DEF(done_def, "job result", struct proto_job_done, done_f, NULL);
 DEF(cancel_def, "cancel", struct proto_cancel, cancel_f, NULL);
-DEF(score_def, "score", struct proto_score, score_f, NULL);
+DEF(score_def, "score", struct proto_score, score_f, score_check);
 DEF(scored_def, "score result", struct proto_scored, scored_f, NULL);
 DEF(notice_def, "notice", struct proto_notice, notice_f, notice_check);
 DEF(receipt_def, "receipt", struct proto_receipt, receipt_f, receipt_check);
@@ -188,6 +198,14 @@ static int tokens_check(json_t *o, void *out, struct proto_ctx *c)
                                 " is missing: \"top_ids\" and \"top_logprobs\" come together");
     if ((uint64_t)t->seq + t->n > PROTO_MAX_GEN)
         return proto_fields_bad(c, "seq", " + %u tokens goes past %d", t->n, PROTO_MAX_GEN);
+    return 0;
+}
+
+/* An absent "sampling" means greedy scoring; the table leaves it zeroed. */
+static int score_check(json_t *o, void *out, struct proto_ctx *c)
+{
+    (void)c;
+    ((struct proto_score *)out)->has_sampling = json_object_get(o, "sampling") != NULL;
     return 0;
 }
 
@@ -380,7 +398,10 @@ int proto_score_decode(json_t *params, struct proto_score *out, char err[FIEF_ER
 
 json_t *proto_score_encode(const struct proto_score *s)
 {
-    return proto_fields_encode(&score_def, s);
+    json_t *o = proto_fields_encode(&score_def, s);
+    if (!s->has_sampling)
+        json_object_del(o, "sampling");
+    return o;
 }
 
 void proto_score_clear(struct proto_score *s)

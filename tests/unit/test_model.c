@@ -195,7 +195,7 @@ static void check_score_matches(struct run *r, const int32_t *prompt, size_t np,
     struct eng_score_tok sc[MAXGEN];
     for (int i = 0; i < g->n; i++)
         comp[i] = g->p[i].id;
-    assert_int_equal(eng_score(r->c, prompt, np, comp, (size_t)g->n, sc), 0);
+    assert_int_equal(eng_score(r->c, NULL, NULL, prompt, np, comp, (size_t)g->n, sc), 0);
     for (int i = 0; i < g->n; i++) {
         assert_true(fabs(sc[i].logprob - g->p[i].logprob) < 1e-4);
         if (greedy)
@@ -441,8 +441,8 @@ static void test_context_limits(void **state)
     assert_int_equal(eng_decode(r.c, toks, 16, logits), 0);
     assert_int_equal(eng_decode(r.c, toks, 1, logits), FIEF_ELIMIT);
     struct eng_score_tok sc[20];
-    assert_int_equal(eng_score(r.c, toks, 10, toks, 8, sc), FIEF_ELIMIT);
-    assert_int_equal(eng_score(r.c, toks, 0, toks, 2, sc), FIEF_EINVAL);
+    assert_int_equal(eng_score(r.c, NULL, NULL, toks, 10, toks, 8, sc), FIEF_ELIMIT);
+    assert_int_equal(eng_score(r.c, NULL, NULL, toks, 0, toks, 2, sc), FIEF_EINVAL);
     /* generation stops at the end of the context instead of failing */
     struct eng_sampling sp;
     eng_sampling_defaults(&sp);

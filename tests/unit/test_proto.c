@@ -713,9 +713,9 @@ static void test_rt_done_cancel(void **state)
     proto_msg_clear(&m);
 }
 
-static void test_rt_score(void **state)
+/* A score request with and without the audited job's sampling. */
+static void rt_score_request(bool sampled)
 {
-    (void)state;
     struct proto_msg m;
     char err[FIEF_ERR_LEN];
     int32_t pr[] = {1, 2, 3}, co[] = {4, 5};
@@ -724,9 +724,12 @@ static void test_rt_score(void **state)
                             .prompt = pr,
                             .n_prompt = 3,
                             .completion = co,
-                            .n_completion = 2},
+                            .n_completion = 2,
+                            .has_sampling = sampled,
+                            .sampling = {0.7f, 40, 0.95f, 0.05f, 1.1f, PROTO_MAX_ID}},
                        d;
     json_t *p = wire(proto_score_encode(&s), PROTO_REQUEST, PM_SCORE, &m);
+    assert_true(!json_object_get(p, "sampling") == !sampled);
     expect_ok(proto_score_decode(p, &d, err), err);
     assert_string_equal(d.job, "a1");
     assert_string_equal(d.model, "tiny");
@@ -734,18 +737,42 @@ static void test_rt_score(void **state)
     assert_int_equal(d.n_completion, 2);
     assert_memory_equal(d.prompt, pr, sizeof pr);
     assert_memory_equal(d.completion, co, sizeof co);
+    assert_int_equal(d.has_sampling, sampled);
+    const struct proto_sampling *a = &d.sampling, *b = &s.sampling;
+    assert_true(!sampled || (a->temperature == b->temperature && a->top_k == b->top_k &&
+                             a->top_p == b->top_p && a->min_p == b->min_p &&
+                             a->repeat_penalty == b->repeat_penalty && a->seed == b->seed));
     proto_score_clear(&d);
     proto_msg_clear(&m);
+}
 
-    float lp[] = {-0.5f, -7.0f}, tlp[] = {-0.5f, -0.125f};
-    int32_t tid[] = {4, 9};
-    struct proto_scored x = {.n = 2, .logprobs = lp, .top_ids = tid, .top_logprobs = tlp}, y;
+static void test_rt_score(void **state)
+{
+    (void)state;
+    rt_score_request(false);
+    rt_score_request(true);
+    struct proto_msg m;
+    char err[FIEF_ERR_LEN];
+    /* margins at their edges: 0 (the pick), the smallest positive float (u on
+     * an interval's edge), 1 (not a candidate), the largest logit gap */
+    float lp[] = {-0.5f, -7.0f, -1, -2}, tlp[] = {-0.5f, -0.125f, -1, -1};
+    float mg[] = {0, FLT_TRUE_MIN, 1, FLT_MAX};
+    int32_t tid[] = {4, 9, 3, 3}, pk[] = {4, 8, 7, PROTO_MAX_TOKEN_ID};
+    struct proto_scored x = {.n = 4,
+                             .logprobs = lp,
+                             .top_ids = tid,
+                             .top_logprobs = tlp,
+                             .picks = pk,
+                             .margins = mg},
+                        y;
     json_t *r = wire(proto_scored_encode(&x), PROTO_REPLY, PM_UNKNOWN, &m);
     expect_ok(proto_scored_decode(r, &y, err), err);
-    assert_int_equal(y.n, 2);
+    assert_int_equal(y.n, 4);
     assert_memory_equal(y.logprobs, lp, sizeof lp);
     assert_memory_equal(y.top_ids, tid, sizeof tid);
     assert_memory_equal(y.top_logprobs, tlp, sizeof tlp);
+    assert_memory_equal(y.picks, pk, sizeof pk);
+    assert_memory_equal(y.margins, mg, sizeof mg);
     proto_scored_clear(&y);
     proto_msg_clear(&m);
 }
@@ -849,8 +876,13 @@ static void test_max_messages(void **state)
                           .seed = PROTO_MAX_ID};
     memset(j.job, 'j', PROTO_MAX_NAME);
     memset(j.model, 'm', PROTO_MAX_NAME);
-    struct proto_score s = {
-        .prompt = ids, .n_prompt = (uint32_t)np, .completion = ids, .n_completion = (uint32_t)ng};
+    struct proto_score s = {.prompt = ids,
+                            .n_prompt = (uint32_t)np,
+                            .completion = ids,
+                            .n_completion = (uint32_t)ng,
+                            .has_sampling = true,
+                            .sampling = {99.9999f, PROTO_MAX_TOKEN_ID + 1, 0.123456789f,
+                                         0.123456789f, 0.0123456789f, PROTO_MAX_ID}};
     memcpy(s.job, j.job, sizeof s.job);
     memcpy(s.model, j.model, sizeof s.model);
     struct proto_tokens t = {.seq = 0,
@@ -861,8 +893,15 @@ static void test_max_messages(void **state)
                              .top_ids = tids,
                              .top_logprobs = lps};
     memcpy(t.job, j.job, sizeof t.job);
-    struct proto_scored sc = {
-        .n = (uint32_t)ng, .logprobs = lps, .top_ids = ids, .top_logprobs = lps};
+    float *mgs = malloc(ng * sizeof *mgs);
+    for (size_t i = 0; i < ng; i++)
+        mgs[i] = 1.17549435e-38f * 1.0000001f; /* as long as a log-prob, unsigned */
+    struct proto_scored sc = {.n = (uint32_t)ng,
+                              .logprobs = lps,
+                              .top_ids = ids,
+                              .top_logprobs = lps,
+                              .picks = ids,
+                              .margins = mgs};
     size_t lj = line_len(proto_job_encode(&j), PROTO_REQUEST, PM_JOB);
     size_t ls = line_len(proto_score_encode(&s), PROTO_REQUEST, PM_SCORE);
     size_t lt = line_len(proto_tokens_encode(&t), PROTO_NOTIFY, PM_TOKENS);
@@ -874,6 +913,7 @@ static void test_max_messages(void **state)
     free(ids);
     free(lps);
     free(tids);
+    free(mgs);
 }
 
 /* ---- auth ---- */

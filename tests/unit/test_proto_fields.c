@@ -35,6 +35,7 @@ enum which {
     W_DONE,
     W_CANCEL,
     W_SCORE,
+    W_SCORE_S, /* with the audited job's sampling */
     W_SCORED,
     W_NOTICE,
     W_RECEIPT,
@@ -60,7 +61,11 @@ static const char *const base_json[W_N] = {
     [W_DONE] = "{\"finish\":\"length\",\"n\":16,\"prompt_ms\":1.5,\"gen_ms\":120.25}",
     [W_CANCEL] = "{\"job\":\"j1.0\"}",
     [W_SCORE] = "{\"job\":\"a1\",\"model\":\"tiny\",\"prompt\":[1,2],\"completion\":[3,4]}",
-    [W_SCORED] = "{\"logprobs\":[-0.5,-1],\"top_ids\":[3,9],\"top_logprobs\":[-0.5,-0.25]}",
+    [W_SCORE_S] = "{\"job\":\"a1\",\"model\":\"tiny\",\"prompt\":[1,2],\"completion\":[3,4],"
+                  "\"sampling\":{\"temperature\":0.7,\"top_k\":40,\"top_p\":0.95,\"min_p\":0.05,"
+                  "\"repeat_penalty\":1.1,\"seed\":42}}",
+    [W_SCORED] = "{\"logprobs\":[-0.5,-1],\"top_ids\":[3,9],\"top_logprobs\":[-0.5,-0.25],"
+                 "\"picks\":[3,9],\"margins\":[0,0.25]}",
     [W_NOTICE] = "{\"kind\":\"message\",\"message\":\"maintenance at 12:00 UTC\"}",
     [W_RECEIPT] = "{\"request\":\"chatcmpl-1\",\"receipt\":{\"request\":\"chatcmpl-1\",\"cost\":1}}",
 };
@@ -108,6 +113,7 @@ static int decode_any(int w, json_t *o, union any *u, char *err)
     case W_CANCEL:
         return proto_cancel_decode(o, &u->cancel, err);
     case W_SCORE:
+    case W_SCORE_S:
         return proto_score_decode(o, &u->score, err);
     case W_SCORED:
         return proto_scored_decode(o, &u->scored, err);
@@ -124,7 +130,7 @@ static void clear_any(int w, union any *u)
         proto_job_clear(&u->job);
     else if (w == W_TOKENS || w == W_TOKENS2)
         proto_tokens_clear(&u->tokens);
-    else if (w == W_SCORE)
+    else if (w == W_SCORE || w == W_SCORE_S)
         proto_score_clear(&u->score);
     else if (w == W_SCORED)
         proto_scored_clear(&u->scored);
@@ -458,8 +464,39 @@ static const struct mut muts[] = {
         "1..32768"),
     BAD(W_SCORE, "completion", "[]", "\"completion\" has 0 entries"),
     BAD(W_SCORE, "completion", "[1,16777216]", "\"completion\"[1] = 16777216 is not a token"),
+    /* score: the audited job's sampling, a job's ranges */
+    OK(W_SCORE_S, "sampling", "{\"temperature\":0,\"seed\":0}"),
+    OK(W_SCORE_S, "sampling.temperature", "100"),
+    BAD(W_SCORE_S, "sampling.temperature", "100.001",
+        "score: \"sampling\".\"temperature\" = 100.001 is out of range [0, 100]"),
+    BAD(W_SCORE_S, "sampling.temperature", "@del", "\"sampling\".\"temperature\" is missing"),
+    OK(W_SCORE_S, "sampling.top_k", "16777216"),
+    BAD(W_SCORE_S, "sampling.top_k", "-1", "\"sampling\".\"top_k\" = -1 is out of range"),
+    BAD(W_SCORE_S, "sampling.top_p", "1.01", "\"sampling\".\"top_p\" = 1.01 is out of range"),
+    BAD(W_SCORE_S, "sampling.min_p", "-0.5", "\"sampling\".\"min_p\" = -0.5 is out of range"),
+    OK(W_SCORE_S, "sampling.repeat_penalty", "0.01"),
+    BAD(W_SCORE_S, "sampling.repeat_penalty", "0", "\"repeat_penalty\" = 0 is out of range"),
+    OK(W_SCORE_S, "sampling.seed", "9007199254740991"),
+    BAD(W_SCORE_S, "sampling.seed", "9007199254740992", "\"seed\" = 9007199254740992 is out of"),
+    BAD(W_SCORE_S, "sampling.seed", "@del", "score: \"sampling\".\"seed\" is missing"),
+    BAD(W_SCORE_S, "sampling.seed", "\"42\"", "\"sampling\".\"seed\" must be an integer"),
+    BAD(W_SCORE_S, "sampling", "null", "score: \"sampling\" must be an object"),
+    BAD(W_SCORE_S, "sampling", "[0.7]", "\"sampling\" must be an object"),
+    OK(W_SCORE_S, "sampling.future", "{\"x\":1}"),
     /* score result */
-    OK2(W_SCORED, "logprobs,top_logprobs", "@rep:32768:-1", "top_ids", "@rep:32768:1"),
+    OK2(W_SCORED, "logprobs,top_logprobs", "@rep:32768:-1", "top_ids,picks,margins",
+        "@rep:32768:1"),
+    OK(W_SCORED, "margins", "[1e-45,3.4e38]"),
+    OK(W_SCORED, "margins", "[0,-0.0]"),
+    BAD(W_SCORED, "margins", "[0,-1e-9]",
+        "score result: \"margins\"[1] = -1e-09 is not a margin (finite, >= 0)"),
+    BAD(W_SCORED, "margins", "[0,1e39]", "\"margins\"[1] = 1e+39 is not a margin"),
+    BAD(W_SCORED, "margins", "[0,\"0\"]", "\"margins\"[1] must be a number"),
+    BAD(W_SCORED, "margins", "[0]", "\"margins\" has 1 entries; \"logprobs\" has 2"),
+    BAD(W_SCORED, "margins", "@del", "score result: \"margins\" is missing"),
+    BAD(W_SCORED, "picks", "[3,-1]", "score result: \"picks\"[1] = -1 is not a token id"),
+    BAD(W_SCORED, "picks", "[3,9,9]", "\"picks\" has 3 entries; \"logprobs\" has 2"),
+    BAD(W_SCORED, "picks", "@del", "\"picks\" is missing"),
     BAD(W_SCORED, "logprobs", "@rep:32769:-1", "score result: \"logprobs\" has 32769 entries"),
     BAD(W_SCORED, "top_ids", "[1]", "\"top_ids\" has 1 entries; \"logprobs\" has 2"),
     BAD(W_SCORED, "top_logprobs", "[-1,-1,-1]", "\"top_logprobs\" has 3 entries"),
@@ -566,6 +603,20 @@ static void test_defaults_and_normalising(void **state)
     assert_true(u.job.top_p == 1.0f && u.job.min_p == 0.0f && u.job.repeat_penalty == 1.0f);
     assert_int_equal(u.job.top_n, 0);
     clear_any(W_JOB, &u);
+    json_decref(o);
+
+    /* a score without sampling is greedy; one with it takes a job's defaults */
+    o = make_value(base_json[W_SCORE]);
+    expect_ok(decode_any(W_SCORE, o, &u, err), err);
+    assert_false(u.score.has_sampling);
+    clear_any(W_SCORE, &u);
+    set_path(o, "sampling", "{\"temperature\":0.5,\"seed\":7}");
+    expect_ok(decode_any(W_SCORE, o, &u, err), err);
+    assert_true(u.score.has_sampling && u.score.sampling.temperature == 0.5f);
+    assert_true(u.score.sampling.top_k == 0 && u.score.sampling.top_p == 1.0f &&
+                u.score.sampling.min_p == 0.0f && u.score.sampling.repeat_penalty == 1.0f);
+    assert_int_equal(u.score.sampling.seed, 7);
+    clear_any(W_SCORE, &u);
     json_decref(o);
 
     o = make_value(base_json[W_HELLO]);
