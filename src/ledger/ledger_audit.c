@@ -157,7 +157,7 @@ static int punish_all(struct db *d, const struct ledger_audit *a, int64_t id)
         struct ledger_forfeit_out o = {.txns = &refunds};
         if (!r->ban)
             continue;
-        if (!(rc = ban(d, r->pubkey, a->reason, id, a->created_ms, &ban_audit)))
+        if (!(rc = ban(d, r->pubkey, r->reason, id, a->created_ms, &ban_audit)))
             rc = ledger_forfeit_key(d, r->pubkey, ban_audit, a->created_ms, &o);
         if (!rc && o.forfeit_txn)
             buf_printf(&forfeits, "%s%lld", forfeits.len ? "," : "", (long long)o.forfeit_txn);
@@ -190,8 +190,7 @@ static bool record_ok(const struct ledger_audit *a)
     if (!a->job[0] || !store_field_ok(a->job, sizeof a->job) ||
         !store_field_ok(a->model, sizeof a->model) || !a->miner[0] ||
         !store_field_ok(a->miner, sizeof a->miner) || a->n_auditors > LEDGER_AUDITORS ||
-        a->n_deltas > sizeof a->deltas / sizeof a->deltas[0] ||
-        !store_field_ok(a->reason, sizeof a->reason) || a->outcome < LAO_PASSED ||
+        a->n_deltas > sizeof a->deltas / sizeof a->deltas[0] || a->outcome < LAO_PASSED ||
         a->outcome > LAO_ABANDONED)
         return false;
     for (uint32_t i = 0; i < a->n_auditors; i++)
@@ -199,7 +198,8 @@ static bool record_ok(const struct ledger_audit *a)
             return false;
     for (uint32_t i = 0; i < a->n_deltas; i++)
         if (!a->deltas[i].pubkey[0] ||
-            !store_field_ok(a->deltas[i].pubkey, sizeof a->deltas[i].pubkey))
+            !store_field_ok(a->deltas[i].pubkey, sizeof a->deltas[i].pubkey) ||
+            !store_field_ok(a->deltas[i].reason, sizeof a->deltas[i].reason))
             return false;
     return true;
 }

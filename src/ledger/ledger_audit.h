@@ -43,6 +43,7 @@ struct ledger_rep_delta {
     int32_t passed, failed, confirmed; /* as the audited miner */
     int32_t agreed, disagreed;         /* as an auditor */
     bool ban;
+    char reason[LEDGER_BAN_REASON + 1]; /* with ban: why the key is banned */
 };
 
 struct ledger_audit {
@@ -58,8 +59,7 @@ struct ledger_audit {
     const char *evidence; /* JSON text, copied; NULL: "{}" */
     uint32_t n_deltas;
     struct ledger_rep_delta deltas[1 + LEDGER_AUDITORS];
-    char reason[LEDGER_BAN_REASON + 1]; /* why the banned keys are banned */
-    int64_t created_ms;                 /* 0: now */
+    int64_t created_ms; /* 0: now */
 };
 
 /* Queue the record of a finished audit, all in one transaction: its row in

@@ -119,7 +119,7 @@ static void stored_request_id(const char *body, char out[65])
     out[0] = 0;
     const char *j = strncmp(body, "data: ", 6) ? body : body + 6;
     const char *end = strchr(j, '\n');
-    json_t *o = json_loadb(j, end ? (size_t)(end - j) : strlen(j), 0, NULL);
+    json_t *o = json_loadb(j, end ? (size_t)(end - j) : strlen(j), JSON_ALLOW_NUL, NULL);
     const char *id = json_string_value(json_object_get(o, "id"));
     if (id)
         snprintf(out, 65, "%s", id);

@@ -4,7 +4,8 @@
  * miner goes back to the front of its queue with the tokens delivered so far
  * appended to its prompt: same seed, absolute sampling positions, so the next
  * miner continues exactly where the first one stopped. */
-#include "pool/disp.h"
+#include "pool/disp_impl.h"
+#include "pool/audit.h"
 #include "pool/gw.h"
 #include "pool/models.h"
 #include "pool/pool.h"
@@ -19,79 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-
-#define MAX_ATTEMPTS 4          /* miners a job may try before it fails */
-#define CANCEL_GRACE_NS 30000000000ull /* a cancelled job must be answered within */
-#define MAX_PARTS STORE_JOB_MAX_PARTS
-
-struct dmodel;
-
-struct offer {
-    struct mconn *mc;
-    struct dmodel *dm;
-    uint32_t slots, busy;
-    double tps;
-    uint32_t caps;
-    uint32_t ctx;          /* positions per job on this miner */
-    TAILQ_ENTRY(offer) link;
-};
-
-/* One job on one miner. Lives from the job request to the miner's reply (or
- * its disconnect), even when the job itself has moved on or ended. */
-struct attempt {
-    struct pjob *job;      /* NULL once the job no longer waits for this attempt */
-    struct mconn *mc;
-    struct offer *offer;   /* NULL once the offer is gone */
-    uint64_t req_id;
-    char wire_id[PROTO_MAX_NAME + 1];
-    uint32_t received;     /* tokens this attempt delivered */
-    uint64_t detached_ns;  /* when the pool stopped waiting for it */
-    TAILQ_ENTRY(attempt) link;
-};
-
-struct pjob {
-    char id[24];
-    struct disp *d;
-    struct dmodel *dm;
-    struct pjob_params p;      /* p.prompt points at prompt[] */
-    int32_t *prompt;
-    int32_t *toks;             /* (cap) completion */
-    float *lps;                /* (cap) */
-    struct pjob_alt *alts;     /* (cap * top_n) */
-    uint32_t n_out, cap;
-    const struct pjob_sink *sink;
-    void *ud;
-    struct attempt *cur;       /* the attempt that feeds it, or NULL while queued */
-    uint64_t deadline_ns;      /* queued: give up; running: next token due */
-    int64_t created_ms;
-    uint32_t attempts;
-    char avoid[MAX_ATTEMPTS][PROTO_KEY_HEX + 1]; /* miners that failed it */
-    uint32_t n_parts;
-    struct store_job_part parts[MAX_PARTS];
-    int in_cb;                 /* inside a sink callback */
-    bool cancel_requested;     /* disp_cancel called inside a callback */
-    bool queued;
-    TAILQ_ENTRY(pjob) qlink;   /* dm->queue */
-    TAILQ_ENTRY(pjob) rlink;   /* d->running */
-};
-
-struct dmodel {
-    struct pool_model *m;
-    TAILQ_HEAD(, pjob) queue;
-    uint32_t n_queued;
-    TAILQ_HEAD(, offer) offers;
-};
-
-struct disp {
-    struct pool *p;
-    struct dmodel *models;
-    size_t n_models;
-    TAILQ_HEAD(, attempt) attempts;
-    TAILQ_HEAD(, pjob) running;
-    uint64_t jobs_total, tokens_total;
-    uint64_t rate_tokens, rate_t0_ns; /* tokens since rate_t0 */
-    double rate;                      /* smoothed tokens/s */
-};
 
 static void dispatch(struct disp *d, struct dmodel *dm);
 static void job_end(struct pjob *j, enum pjob_end end, const char *msg);
@@ -155,7 +83,7 @@ void disp_free(struct disp *d)
     free(d);
 }
 
-static struct dmodel *find_dm(struct disp *d, const struct pool_model *m)
+struct dmodel *disp_find_dm(struct disp *d, const struct pool_model *m)
 {
     for (size_t i = 0; i < d->n_models; i++)
         if (d->models[i].m == m)
@@ -195,6 +123,19 @@ static void record(struct pjob *j, enum store_job_status st)
     store_job_finish_async(pool_store(j->d->p), &r);
 }
 
+/* Every ended job, whatever its end, goes to the audits with what the pool
+ * received of it (they copy what they keep). */
+static void hand_to_audit(const struct pjob *j)
+{
+    struct audit_job a = {
+        .job = j->id, .model = j->dm->m, .prompt = j->prompt, .n_prompt = j->p.n_prompt,
+        .toks = j->toks, .lps = j->lps, .n = j->n_out, .temperature = j->p.temperature,
+        .top_k = j->p.top_k, .top_p = j->p.top_p, .min_p = j->p.min_p,
+        .repeat_penalty = j->p.repeat_penalty, .seed = j->p.seed, .parts = j->parts,
+        .n_parts = j->n_parts};
+    audit_job_ended(pool_audit(j->d->p), &a);
+}
+
 /* ---- attempts ---- */
 
 /* The job stops waiting for its attempt; the attempt stays until the miner
@@ -228,18 +169,34 @@ static bool avoided(const struct pjob *j, const struct mconn *mc)
     return false;
 }
 
-/* The free slot to use: fastest per slot, scaled by how idle the miner is. */
-static struct offer *pick(struct dmodel *dm, const struct pjob *j)
+bool disp_offer_generates(const struct offer *o)
+{
+    return (o->caps & PROTO_CAP_GENERATE) != 0;
+}
+
+static bool any_generator(const struct dmodel *dm)
+{
+    const struct offer *o;
+    TAILQ_FOREACH(o, &dm->offers, link)
+        if (disp_offer_generates(o))
+            return true;
+    return false;
+}
+
+/* The free slot to use: fastest per slot, scaled by how idle the miner is
+ * and by its reputation (audit_pick_factor: a new key counts half). */
+static struct offer *pick(struct disp *d, struct dmodel *dm, const struct pjob *j)
 {
     struct offer *best = NULL;
     double best_score = -1;
     struct offer *o;
     TAILQ_FOREACH(o, &dm->offers, link) {
-        if (o->busy >= o->slots || !(o->caps & PROTO_CAP_GENERATE) || !mconn_ready(o->mc) ||
+        if (o->busy >= o->slots || !disp_offer_generates(o) || !mconn_ready(o->mc) ||
             avoided(j, o->mc) ||
             (uint64_t)j->p.n_prompt + j->p.max_tokens > o->ctx)
             continue;
-        double score = (o->tps > 0 ? o->tps : 1.0) * (double)(o->slots - o->busy) / o->slots;
+        double score = (o->tps > 0 ? o->tps : 1.0) * (double)(o->slots - o->busy) / o->slots *
+                       audit_pick_factor(pool_audit(d->p), mconn_pubkey(o->mc));
         if (score > best_score) {
             best = o;
             best_score = score;
@@ -308,14 +265,19 @@ static void enqueue(struct pjob *j, bool front)
     j->deadline_ns = clock_mono_ns() + (uint64_t)cfg->first_token_ms * 1000000u;
 }
 
+void disp_dispatch(struct disp *d, struct dmodel *dm)
+{
+    dispatch(d, dm);
+}
+
 static void dispatch(struct disp *d, struct dmodel *dm)
 {
     struct pjob *j, *next;
     for (j = TAILQ_FIRST(&dm->queue); j; j = next) {
         next = TAILQ_NEXT(j, qlink);
-        struct offer *o = pick(dm, j);
+        struct offer *o = pick(d, dm, j);
         if (!o) {
-            if (TAILQ_EMPTY(&dm->offers))
+            if (!any_generator(dm))
                 break;
             continue; /* every free slot belongs to a miner that failed this job */
         }
@@ -353,6 +315,7 @@ static void job_end(struct pjob *j, enum pjob_end end, const char *msg)
     detach(j, end == PJOB_FAILED);
     unqueue(j);
     record(j, end == PJOB_FAILED ? STORE_JOB_FAILED : STORE_JOB_DONE);
+    hand_to_audit(j);
     d->jobs_total++;
     j->in_cb++;
     if (j->sink && j->sink->on_done)
@@ -396,10 +359,10 @@ int disp_submit(struct disp *d, const struct pjob_params *p, const struct pjob_s
     int rc = check_params(p, err);
     if (rc)
         return rc;
-    struct dmodel *dm = find_dm(d, p->model);
+    struct dmodel *dm = disp_find_dm(d, p->model);
     if (!dm)
         return fief_errf(err, FIEF_EINVAL, "unknown model");
-    if (TAILQ_EMPTY(&dm->offers))
+    if (!any_generator(dm)) /* an auditor alone serves no customer */
         return fief_errf(err, FIEF_ENOTFOUND, "no miner serves model %s right now", dm->m->name);
     if (dm->n_queued >= pool_get_cfg(d->p)->queue_max)
         return fief_errf(err, FIEF_ELIMIT, "the queue for model %s is full", dm->m->name);
@@ -428,6 +391,7 @@ static void cancel_now(struct pjob *j)
     detach(j, true);
     unqueue(j);
     record(j, STORE_JOB_CANCELLED);
+    hand_to_audit(j);
     j->d->jobs_total++;
     job_free(j);
 }
@@ -577,6 +541,7 @@ int disp_on_job_reply(struct disp *d, struct mconn *mc, uint64_t req_id,
     release_attempt(d, a);
     if (dm)
         dispatch(d, dm);
+    audit_slots_free(pool_audit(d->p)); /* what customers left */
     return 0;
 }
 
@@ -605,12 +570,13 @@ void disp_miner_gone(struct disp *d, struct mconn *mc)
             fail_over(a->job, "disconnected", false);
         release_attempt(d, a);
     }
+    audit_miner_gone(pool_audit(d->p), mc); /* its score requests go elsewhere */
 }
 
 struct offer *disp_offer_add(struct disp *d, struct mconn *mc, struct pool_model *m,
                              uint32_t slots, double tps, uint32_t caps, uint32_t ctx)
 {
-    struct dmodel *dm = find_dm(d, m);
+    struct dmodel *dm = disp_find_dm(d, m);
     if (!dm || slots == 0)
         return NULL;
     struct offer *o = xcalloc(1, sizeof *o);
@@ -622,6 +588,7 @@ struct offer *disp_offer_add(struct disp *d, struct mconn *mc, struct pool_model
     o->ctx = ctx;
     TAILQ_INSERT_TAIL(&dm->offers, o, link);
     dispatch(d, dm);
+    audit_slots_free(pool_audit(d->p));
     return o;
 }
 
@@ -633,9 +600,8 @@ static void expire_queue(struct dmodel *dm, uint64_t now)
     for (j = TAILQ_FIRST(&dm->queue); j; j = next) {
         next = TAILQ_NEXT(j, qlink);
         if (now > j->deadline_ns)
-            job_end(j, PJOB_FAILED, TAILQ_EMPTY(&dm->offers)
-                                        ? "no miner serves this model any more"
-                                        : "no miner took the job in time");
+            job_end(j, PJOB_FAILED, !any_generator(dm) ? "no miner serves this model any more"
+                                                       : "no miner took the job in time");
     }
 }
 
@@ -682,87 +648,3 @@ void disp_tick(struct disp *d)
     }
 }
 
-uint32_t disp_miner_busy(const struct disp *d, const struct mconn *mc)
-{
-    uint32_t n = 0;
-    for (size_t i = 0; i < d->n_models; i++) {
-        const struct offer *o;
-        TAILQ_FOREACH(o, &d->models[i].offers, link)
-            if (o->mc == mc)
-                n += o->busy;
-    }
-    return n;
-}
-
-double disp_tokens_per_s(const struct disp *d)
-{
-    return d->rate;
-}
-
-uint64_t disp_jobs_total(const struct disp *d)
-{
-    return d->jobs_total;
-}
-
-void disp_model_stats(const struct disp *d, const struct pool_model *m,
-                      struct disp_model_stats *out)
-{
-    memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < d->n_models; i++) {
-        const struct dmodel *dm = &d->models[i];
-        if (dm->m != m)
-            continue;
-        const struct offer *o;
-        TAILQ_FOREACH(o, &dm->offers, link) {
-            out->miners++;
-            out->slots += o->slots;
-            out->busy += o->busy;
-            out->tps += o->tps * o->slots;
-        }
-        out->queued = dm->n_queued;
-    }
-}
-
-/* ---- reading a job ---- */
-
-const char *pjob_id(const struct pjob *j)
-{
-    return j->id;
-}
-
-uint32_t pjob_n_prompt(const struct pjob *j)
-{
-    return j->p.n_prompt;
-}
-
-const int32_t *pjob_tokens(const struct pjob *j, uint32_t *n)
-{
-    *n = j->n_out;
-    return j->toks;
-}
-
-const float *pjob_logprobs(const struct pjob *j)
-{
-    return j->lps;
-}
-
-const struct pjob_alt *pjob_top(const struct pjob *j, uint32_t i, uint32_t *n)
-{
-    if (i >= j->n_out || !j->p.top_n) {
-        *n = 0;
-        return NULL;
-    }
-    *n = j->p.top_n;
-    return j->alts + (size_t)i * j->p.top_n;
-}
-
-uint32_t pjob_n_miners(const struct pjob *j)
-{
-    return j->n_parts;
-}
-
-const struct store_job_part *pjob_parts(const struct pjob *j, uint32_t *n)
-{
-    *n = j->n_parts;
-    return j->parts;
-}

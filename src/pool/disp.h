@@ -91,12 +91,13 @@ uint32_t pjob_n_miners(const struct pjob *j);
 const struct store_job_part *pjob_parts(const struct pjob *j, uint32_t *n);
 
 /* ---- capacity, for /v1/models and /api ---- */
-struct disp_model_stats {
+struct disp_model_stats { /* miners, slots, busy, tps: those that take customers' jobs */
     uint32_t miners;     /* miners serving the model */
     uint32_t slots;      /* their slots in all */
-    uint32_t busy;       /* slots running a job */
+    uint32_t busy;       /* slots running a job or an audit's score */
     uint32_t queued;     /* jobs waiting */
     double tps;          /* sum of the miners' reported tokens/s per slot x slots */
+    uint32_t auditors;   /* offers with the score capability (validators included) */
 };
 void disp_model_stats(const struct disp *d, const struct pool_model *m,
                       struct disp_model_stats *out);

@@ -29,6 +29,9 @@ void gw_notice_all(struct gw *g, const struct proto_notice *n);
  * connection of each miner it pays. Miners not connected now miss it (they
  * can ask the operator; the store keeps it). */
 void gw_send_receipt(struct gw *g, const char *req, const char *receipt_json);
+/* A key was banned: tell each of its connections why, then close them
+ * (after the current callback). Its next hello is refused (error 8). */
+void gw_ban(struct gw *g, const char *pubkey, const char *reason);
 /* Close every connection and the listener. */
 void gw_free(struct gw *g);
 
@@ -44,9 +47,10 @@ const char *mconn_id(const struct mconn *mc);      /* short public id (16 hex of
 const char *mconn_pubkey(const struct mconn *mc);  /* full hex key */
 /* False once the connection is closing (its offers are about to go). */
 bool mconn_ready(const struct mconn *mc);
-/* Send a job request; returns the request id the reply will carry, or 0 if
- * the connection is closing. */
+/* Send a job (a score) request; returns the request id the reply will
+ * carry, or 0 if the connection is closing. */
 uint64_t mconn_send_job(struct mconn *mc, const struct proto_job *job);
+uint64_t mconn_send_score(struct mconn *mc, const struct proto_score *score);
 void mconn_send_cancel(struct mconn *mc, const char *wire_id);
 /* Drop a misbehaving or stalled miner (after the current callback). */
 void mconn_kick(struct mconn *mc, int code, const char *why);
@@ -79,8 +83,22 @@ void disp_tick(struct disp *d);
  * the reply as unsolicited). */
 int disp_owns_request(struct disp *d, struct mconn *mc, uint64_t req_id);
 
-/* Slots of mc running a job now. */
+/* Slots of mc running a job or a score now. */
 uint32_t disp_miner_busy(const struct disp *d, const struct mconn *mc);
+
+/* ---- slots for audits (disp_read.c) ----
+ * Connections that could score `positions` positions of model m now: ready,
+ * offering m with the score capability, a slot free and a context of at
+ * least positions, and not holding a slot a waiting customer job could use.
+ * At most cap into out; returns how many (a key with two connections may
+ * appear twice). */
+uint32_t disp_scorers(struct disp *d, const struct pool_model *m, uint32_t positions,
+                      struct mconn **out, uint32_t cap);
+/* Take a slot of mc's offer of m for a score (false: none free any more),
+ * and give it back; a release after the miner left is a no-op. Releasing
+ * dispatches waiting jobs first. */
+bool disp_score_reserve(struct disp *d, struct mconn *mc, const struct pool_model *m);
+void disp_score_release(struct disp *d, struct mconn *mc, const struct pool_model *m);
 
 /* Live relay rate (tokens/s, smoothed) and totals since start. */
 double disp_tokens_per_s(const struct disp *d);

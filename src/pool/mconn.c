@@ -4,7 +4,8 @@
  * them alive with pings, and hands jobs and tokens to and from the scheduler.
  * A connection that breaks the protocol is told why and dropped; it never
  * affects the others. Connections are freed outside their own callbacks. */
-#include "pool/gw.h"
+#include "pool/gw_impl.h"
+#include "pool/audit.h"
 #include "pool/models.h"
 #include "pool/pool.h"
 #include "common/clock.h"
@@ -12,6 +13,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/xalloc.h"
+#include "ledger/ledger_audit.h"
 #include "ledger/store.h"
 
 #include <event2/buffer.h>
@@ -28,46 +30,6 @@
 #define MAX_OUTBUF (16u << 20) /* a miner that stops reading is dropped past this */
 #define CLOSE_LINGER_MS 1000   /* time to flush the goodbye before closing */
 #define TICK_MS 250
-
-enum mc_state { MC_HELLO, MC_AUTH, MC_READY, MC_CLOSING };
-
-struct mconn {
-    struct gw *g;
-    struct bufferevent *bev;
-    enum mc_state state;
-    char peer[64];                 /* ip:port */
-    char ip[64];
-    char session[17];
-    char challenge[PROTO_NONCE_HEX + 1];
-    struct proto_hello hello;
-    char id[17];                   /* first 16 hex of the key */
-    uint64_t next_req;             /* our request ids */
-    uint64_t ping_req;             /* outstanding ping, 0 if none */
-    uint64_t last_rx_ns, opened_ns, closing_ns;
-    int64_t connected_ms;
-    bool offered;
-    bool dead;                     /* on the reaper's list */
-    bool gone_pending;             /* the scheduler must still hear it is gone */
-    uint32_t n_models;
-    char models[PROTO_MAX_MODELS][PROTO_MAX_NAME + 1];
-    uint32_t slots;
-    double tps;
-    uint64_t tokens, jobs;
-    TAILQ_ENTRY(mconn) link;
-};
-
-struct gw {
-    struct pool *p;
-    struct disp *d;
-    struct evconnlistener *lis;
-    int port;
-    TAILQ_HEAD(, mconn) conns;
-    TAILQ_HEAD(, mconn) dead;      /* closed, to be freed by the reaper */
-    uint32_t n_conns;
-    struct event *tick;
-    struct event *reap;
-    struct buf out;                /* scratch for encoding lines */
-};
 
 /* ---- sending ---- */
 
@@ -197,6 +159,19 @@ static void reap_cb(evutil_socket_t fd, short ev, void *arg)
 
 /* ---- the session ---- */
 
+/* A banned key is told so (error 8, with the reason) and let go. */
+static bool refuse_banned(struct mconn *mc, uint64_t req_id)
+{
+    char reason[LEDGER_BAN_REASON + 1], msg[PROTO_MAX_TEXT + 1];
+    if (!audit_banned(pool_audit(mc->g->p), mc->hello.pubkey, reason, sizeof reason))
+        return false;
+    snprintf(msg, sizeof msg, "this key is banned by the pool: %s", reason);
+    send_error(mc, req_id, PROTO_ERR_BANNED, msg);
+    log_notice("miner %s (%s): refused: the key is banned (%s)", mc->id, mc->peer, reason);
+    begin_close(mc, "banned key");
+    return true;
+}
+
 static void on_hello(struct mconn *mc, const struct proto_msg *m)
 {
     char err[FIEF_ERR_LEN];
@@ -211,6 +186,8 @@ static void on_hello(struct mconn *mc, const struct proto_msg *m)
     mc->hello = h;
     memcpy(mc->id, h.pubkey, 16);
     mc->id[16] = 0;
+    if (refuse_banned(mc, m->id))
+        return;
     unsigned char nonce[32];
     randombytes_buf(nonce, sizeof nonce);
     hex_encode(nonce, sizeof nonce, mc->challenge);
@@ -248,6 +225,8 @@ static void on_auth(struct mconn *mc, const struct proto_msg *m)
         begin_close(mc, "bad signature");
         return;
     }
+    if (refuse_banned(mc, m->id)) /* banned between its hello and its auth */
+        return;
     mc->state = MC_READY;
     mc->connected_ms = (int64_t)clock_wall_ms();
     struct proto_authed ok;
@@ -282,8 +261,9 @@ static struct pool_model *judge(struct mconn *mc, const struct proto_offer_model
             snprintf(v->reason, sizeof v->reason, "model %s offered twice", pm->name);
             return NULL;
         }
-    if (!(om->caps & PROTO_CAP_GENERATE)) {
-        snprintf(v->reason, sizeof v->reason, "the pool needs the generate capability");
+    /* Score alone is an auditor (a validator): it gets audits, never jobs. */
+    if (!(om->caps & (PROTO_CAP_GENERATE | PROTO_CAP_SCORE))) {
+        snprintf(v->reason, sizeof v->reason, "the pool needs the generate or score capability");
         return NULL;
     }
     v->accepted = true;
@@ -328,12 +308,16 @@ static void on_offer(struct mconn *mc, const struct proto_msg *m)
     }
 }
 
-/* A reply from the miner: to our ping, or to a job request. */
+/* A reply from the miner: to our ping, a score request, or a job request. */
 static void on_reply(struct mconn *mc, const struct proto_msg *m)
 {
     char err[FIEF_ERR_LEN];
     if (mc->ping_req && m->id == mc->ping_req) {
         mc->ping_req = 0;
+        return;
+    }
+    if (mc->state == MC_READY && audit_owns_request(pool_audit(mc->g->p), mc, m->id)) {
+        audit_on_reply(pool_audit(mc->g->p), mc, m);
         return;
     }
     if (mc->state != MC_READY || !disp_owns_request(mc->g->d, mc, m->id)) {
@@ -564,6 +548,17 @@ uint64_t mconn_send_job(struct mconn *mc, const struct proto_job *job)
     return mc->state == MC_READY ? id : 0;
 }
 
+uint64_t mconn_send_score(struct mconn *mc, const struct proto_score *score)
+{
+    if (mc->state != MC_READY)
+        return 0;
+    uint64_t id = mc->next_req++;
+    json_t *params = proto_score_encode(score);
+    send_request(mc, id, PM_SCORE, params);
+    json_decref(params);
+    return mc->state == MC_READY ? id : 0;
+}
+
 void mconn_send_cancel(struct mconn *mc, const char *wire_id)
 {
     struct proto_cancel c;
@@ -581,64 +576,27 @@ void mconn_add_tokens(struct mconn *mc, uint32_t n)
     mc->tokens += n;
 }
 
-/* ---- views ---- */
-
-static json_t *miner_json(const struct mconn *mc)
-{
-    json_t *models = json_array();
-    for (uint32_t i = 0; i < mc->n_models; i++)
-        json_array_append_new(models, json_string(mc->models[i]));
-    return json_pack("{s:s, s:s, s:o, s:I, s:I, s:f, s:I, s:I, s:I}", "id", mc->id, "worker",
-                     mc->hello.worker, "models", models, "slots", (json_int_t)mc->slots,
-                     "busy", (json_int_t)disp_miner_busy(mc->g->d, mc),
-                     "tps", mc->tps, "tokens", (json_int_t)mc->tokens, "jobs",
-                     (json_int_t)mc->jobs, "connected_s",
-                     (json_int_t)((int64_t)clock_wall_ms() - mc->connected_ms) / 1000);
-}
-
-json_t *gw_miners_json(struct gw *g)
-{
-    json_t *arr = json_array();
-    struct mconn *mc;
-    TAILQ_FOREACH(mc, &g->conns, link)
-        if (mc->state == MC_READY)
-            json_array_append_new(arr, miner_json(mc));
-    return arr;
-}
-
-json_t *gw_miner_json(struct gw *g, const char *id)
-{
-    json_t *conns = json_array();
-    struct mconn *mc;
-    TAILQ_FOREACH(mc, &g->conns, link)
-        if (mc->state == MC_READY && (!strcmp(mc->id, id) || !strcmp(mc->hello.pubkey, id)))
-            json_array_append_new(conns, miner_json(mc));
-    return conns;
-}
-
-const char *gw_miner_pubkey(struct gw *g, const char *id)
-{
-    struct mconn *mc;
-    TAILQ_FOREACH(mc, &g->conns, link)
-        if (mc->state == MC_READY && (!strcmp(mc->id, id) || !strcmp(mc->hello.pubkey, id)))
-            return mc->hello.pubkey;
-    return NULL;
-}
-
-uint32_t gw_miners_online(const struct gw *g)
-{
-    uint32_t n = 0;
-    const struct mconn *mc;
-    TAILQ_FOREACH(mc, &g->conns, link)
-        n += mc->state == MC_READY;
-    return n;
-}
+/* ---- notices and receipts ---- */
 
 void gw_notice_all(struct gw *g, const struct proto_notice *n)
 {
     struct mconn *mc;
     TAILQ_FOREACH(mc, &g->conns, link)
         send_notice(mc, n);
+}
+
+void gw_ban(struct gw *g, const char *pubkey, const char *reason)
+{
+    struct proto_notice n = {.kind = PROTO_NOTICE_MESSAGE};
+    snprintf(n.message, sizeof n.message, "banned: %s", reason);
+    struct mconn *mc;
+    TAILQ_FOREACH(mc, &g->conns, link) {
+        if (mc->state == MC_CLOSING || strcmp(mc->hello.pubkey, pubkey))
+            continue;
+        send_notice(mc, &n);
+        log_notice("miner %s (%s): banned, disconnecting: %s", mc->id, mc->peer, reason);
+        begin_close(mc, "banned");
+    }
 }
 
 /* Whether an earlier entry of the receipt's miners names the same key. */

@@ -3,6 +3,7 @@
  * per-model capacity and load. Names follow Prometheus conventions
  * (fief_ prefix, _total for counters). */
 #include "pool/metrics.h"
+#include "pool/audit.h"
 #include "pool/disp.h"
 #include "pool/gw.h"
 #include "pool/models.h"
@@ -70,6 +71,35 @@ void metrics_render(struct pool *p, const struct api_stats *st, struct buf *out)
            disp_tokens_per_s(pool_disp(p)));
     metric(out, "fief_miners_online", "gauge", "Authenticated miner connections.",
            (double)pool_miners_online(p));
+    struct audit_stats au;
+    audit_stats_get(pool_audit(p), &au);
+    const struct {
+        const char *name, *type, *help;
+        double v;
+    } audits[] = {
+        {"fief_audits_drawn_total", "counter", "Job parts drawn for an audit.", (double)au.drawn},
+        {"fief_audits_skipped_total", "counter", "Drawn parts not audited: the queue was full.",
+         (double)au.skipped},
+        {"fief_audit_scores_total", "counter", "Score requests sent to auditors.",
+         (double)au.scores},
+        {"fief_audits_passed_total", "counter", "Audits passed by the first auditor.",
+         (double)au.passed},
+        {"fief_audits_failed_total", "counter", "Audits failed by the first auditor.",
+         (double)au.failed},
+        {"fief_audits_confirmed_total", "counter", "Frauds confirmed by the majority.",
+         (double)au.confirmed},
+        {"fief_audits_cleared_total", "counter", "First failures cleared by the majority.",
+         (double)au.cleared},
+        {"fief_audits_undecided_total", "counter", "Failures no independent auditor confirmed.",
+         (double)au.undecided},
+        {"fief_audits_abandoned_total", "counter", "Audits no auditor took in time.",
+         (double)au.abandoned},
+        {"fief_bans_total", "counter", "Keys banned by audits.", (double)au.bans},
+        {"fief_audits_waiting", "gauge", "Audits waiting for an auditor.", (double)au.waiting},
+        {"fief_audits_running", "gauge", "Score requests in flight.", (double)au.running},
+    };
+    for (size_t i = 0; i < sizeof audits / sizeof audits[0]; i++)
+        metric(out, audits[i].name, audits[i].type, audits[i].help, audits[i].v);
     per_model(out, p, "fief_model_miners", "Miners serving the model.", 0);
     per_model(out, p, "fief_model_slots", "Slots offered for the model.", 1);
     per_model(out, p, "fief_model_busy", "Slots running a job.", 2);

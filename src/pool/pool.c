@@ -7,6 +7,7 @@
 #include "pool/pool.h"
 #include "pool/api.h"
 #include "pool/api_resp.h"
+#include "pool/audit.h"
 #include "pool/disp.h"
 #include "pool/gw.h"
 #include "pool/models.h"
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "ledger/ledger.h"
+#include "ledger/ledger_audit.h"
 #include "ledger/store.h"
 
 #include <event2/event.h>
@@ -36,6 +38,7 @@ struct pool {
     struct pool_models *models;
     struct disp *disp;
     struct gw *gw;
+    struct audit *audit;
     struct api *api;
     struct event *tick, *stop_ev, *sigint, *sigterm;
     struct event *settled_ev; /* activated by the store's write thread */
@@ -71,6 +74,7 @@ static void mature_cb(evutil_socket_t fd, short ev, void *arg)
     (void)ev;
     struct pool *p = arg;
     ledger_mature_async(p->store, p->cfg.maturity_s, (int64_t)clock_wall_ms());
+    ledger_forfeit_sweep_async(p->store); /* what banned keys earned after their ban */
 }
 
 /* The store, then the rest of the books' start, in ledger.h's order. */
@@ -125,7 +129,9 @@ static void tick_cb(evutil_socket_t fd, short ev, void *arg)
 {
     (void)fd;
     (void)ev;
-    disp_tick(((struct pool *)arg)->disp);
+    struct pool *p = arg;
+    disp_tick(p->disp);
+    audit_tick(p->audit);
 }
 
 static void stop_cb(evutil_socket_t fd, short ev, void *arg)
@@ -134,6 +140,7 @@ static void stop_cb(evutil_socket_t fd, short ev, void *arg)
     (void)ev;
     struct pool *p = arg;
     log_notice("pool: shutting down");
+    audit_stop(p->audit); /* the jobs cancelled now are not worth an auditor's time */
     struct proto_notice n = {.kind = PROTO_NOTICE_SHUTDOWN};
     snprintf(n.message, sizeof n.message, "pool %s is shutting down", p->cfg.name);
     gw_notice_all(p->gw, &n);
@@ -176,7 +183,8 @@ int pool_new(const struct pool_cfg *cfg, struct pool **out, char err[FIEF_ERR_LE
         free(p);
         return fief_errf(err, FIEF_ENOMEM, "cannot create the event loop");
     }
-    if ((rc = books_open(p, err)) || (rc = models_load(&p->cfg, &p->models, err)))
+    if ((rc = books_open(p, err)) || (rc = models_load(&p->cfg, &p->models, err)) ||
+        (rc = audit_new(p, &p->audit, err)))
         goto fail;
     p->disp = disp_new(p);
     if ((rc = gw_start(p, p->disp, cfg->listen_miners, &p->gw, err)) ||
@@ -210,9 +218,12 @@ void pool_free(struct pool *p)
 {
     if (!p)
         return;
+    if (p->audit)
+        audit_stop(p->audit);
     api_free(p->api); /* open streams end: their jobs are cancelled, their requests settled */
     gw_free(p->gw);
     disp_free(p->disp);
+    audit_free(p->audit); /* audits in flight are dropped: nothing was decided */
     books_close(p);
     models_free(p->models);
     struct event *evs[] = {p->tick,    p->stop_ev,    p->sigint,
@@ -245,6 +256,16 @@ struct store *pool_store(struct pool *p)
 struct disp *pool_disp(struct pool *p)
 {
     return p->disp;
+}
+
+struct audit *pool_audit(struct pool *p)
+{
+    return p->audit;
+}
+
+struct gw *pool_gw(struct pool *p)
+{
+    return p->gw;
 }
 
 struct pool_models *pool_models(struct pool *p)
@@ -281,12 +302,13 @@ json_t *pool_info_json(struct pool *p)
     char fee[32];
     snprintf(fee, sizeof fee, "%u.%04u%%", p->cfg.fee_ppm / 10000, p->cfg.fee_ppm % 10000);
     return json_pack(
-        "{s:s, s:s, s:s, s:I, s:s, s:I, s:o, s:s, s:f, s:I, s:I, s:f, s:{s:I, s:I, s:I}, s:s}",
+        "{s:s, s:s, s:s, s:I, s:s, s:I, s:o, s:s, s:f, s:o, s:I, s:I, s:f, s:{s:I, s:I, s:I}, "
+        "s:s}",
         "name", p->cfg.name, "version", FIEF_VERSION, "fee", fee, "fee_ppm",
         (json_int_t)p->cfg.fee_ppm, "payout_scheme", "PPS", "maturity_s",
         (json_int_t)p->cfg.maturity_s, "min_payout", resp_amount(p->cfg.min_payout), "pool_key",
-        p->pool_key, "audit_rate",
-        p->cfg.audit_rate, "miners_online", (json_int_t)gw_miners_online(p->gw), "models",
+        p->pool_key, "audit_rate", p->cfg.audit_rate, "audit", audit_policy_json(p->audit),
+        "miners_online", (json_int_t)gw_miners_online(p->gw), "models",
         (json_int_t)models_count(p->models), "tokens_per_s", disp_tokens_per_s(p->disp),
         "totals", "requests", (json_int_t)tot.requests, "prompt_tokens",
         (json_int_t)tot.prompt_tokens, "completion_tokens", (json_int_t)tot.completion_tokens,
@@ -369,6 +391,24 @@ static json_t *jobs_json(struct pool *p, const char *pubkey)
     return arr;
 }
 
+static json_t *audits_json(struct pool *p, const char *pubkey)
+{
+    struct ledger_audit_info au[MINER_RECENT_JOBS];
+    uint32_t n = 0;
+    json_t *arr = json_array();
+    ledger_audits_of(p->store, pubkey, au, MINER_RECENT_JOBS, &n);
+    for (uint32_t i = 0; i < n; i++)
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:I}", "id",
+                           (json_int_t)au[i].id, "job", au[i].job, "part", (json_int_t)au[i].part,
+                           "from", (json_int_t)au[i].from, "tokens", (json_int_t)au[i].n,
+                           "model", au[i].model, "outcome",
+                           ledger_audit_outcome_name(au[i].outcome), "auditors",
+                           (json_int_t)au[i].n_auditors, "time_ms",
+                           (json_int_t)au[i].created_ms));
+    return arr;
+}
+
 json_t *pool_miner_json(struct pool *p, const char *id)
 {
     char pubkey[65];
@@ -376,10 +416,11 @@ json_t *pool_miner_json(struct pool *p, const char *id)
         return NULL;
     struct store_miner m = {0};
     store_miner_get(p->store, pubkey, &m);
-    return json_pack("{s:s%, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o}", "id", pubkey,
+    return json_pack("{s:s%, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", pubkey,
                      (size_t)16, "pubkey", pubkey, "worker", m.worker, "first_seen_ms",
                      (json_int_t)m.first_seen_ms, "last_seen_ms", (json_int_t)m.last_seen_ms,
                      "balance", balance_json(p, pubkey), "served", served_json(p, pubkey),
-                     "recent_jobs", jobs_json(p, pubkey), "connections",
-                     gw_miner_json(p->gw, pubkey));
+                     "recent_jobs", jobs_json(p, pubkey), "reputation",
+                     audit_rep_json(p->audit, pubkey), "recent_audits", audits_json(p, pubkey),
+                     "connections", gw_miner_json(p->gw, pubkey));
 }

@@ -32,6 +32,8 @@ struct event_base *pool_base(struct pool *p);
 const struct pool_cfg *pool_get_cfg(const struct pool *p);
 struct store *pool_store(struct pool *p);
 struct disp *pool_disp(struct pool *p);
+struct audit *pool_audit(struct pool *p);
+struct gw *pool_gw(struct pool *p);
 struct pool_models *pool_models(struct pool *p);
 /* The port the HTTP API / miner gateway listen on (after binding port 0). */
 int pool_http_port(const struct pool *p);

@@ -34,6 +34,8 @@ enum cfg_type {
     T_U32,      /* decimal integer in [min, max] */
     T_FEE,      /* "2%", "0.02" or "20000ppm", stored as ppm in [min, max] */
     T_RATE,     /* a probability in [0, 1] (a double: not money) */
+    T_REAL,     /* a double in [min, max] (not money) */
+    T_KEYS,     /* comma-separated hex ed25519 keys, added to a list; "" empties it */
     T_CREDITS,  /* credits as a plain decimal ("0.5"), stored as int64 micro-credits */
     T_LOGLEVEL, /* err|warn|notice|info|debug */
 };
@@ -71,6 +73,31 @@ static const struct setting settings[] = {
      "smallest payout, published to miners; `fief payouts create` uses it (default 1)"},
     {"audit_rate", T_RATE, OFF(audit_rate), 0, 1, "RATE",
      "fraction of a new miner's jobs re-checked, 0..1 (default 1)"},
+    {"audit_half", T_U32, OFF(audit_half), 1, 1000000, "N",
+     "passed audits that halve a miner's audit rate (default 20)"},
+    {"audit_floor", T_RATE, OFF(audit_floor), 0, 1, "RATE",
+     "the lowest audit rate, however many passes (default 0.02)"},
+    {"greedy_margin", T_REAL, OFF(greedy_margin), 0, 100, "NATS",
+     "audit: a greedy token other than the auditor's is forgiven within this logit gap "
+     "(default 0.05)"},
+    {"sample_margin", T_RATE, OFF(sample_margin), 0, 1, "MASS",
+     "audit: a sampled token is forgiven this close to the seeded draw (default 0.002)"},
+    {"logprob_tol", T_REAL, OFF(logprob_tol), 0, 100, "NATS",
+     "audit: claimed and audited log-probs may differ by this (default 0.05)"},
+    {"audit_slack", T_U32, OFF(audit_slack), 0, 1000000, "N",
+     "audit: disagreeing positions a part may always have (default 1)"},
+    {"audit_slack_rate", T_RATE, OFF(audit_slack_rate), 0, 1, "RATE",
+     "audit: ... or this share of its positions, if more (default 0.01)"},
+    {"audit_timeout_ms", T_U32, OFF(audit_timeout_ms), 100, MS_HOUR, "MS",
+     "an audit waits this long for an auditor, an auditor this long to answer "
+     "(default 60000)"},
+    {"audit_queue", T_U32, OFF(audit_queue), 1, 1000000, "N",
+     "audits waiting for an auditor; more are skipped (default 256)"},
+    {"audit_strikes", T_U32, OFF(audit_strikes), 1, 1000000, "N",
+     "an auditor outvoted this often is punished as a cheater (default 2)"},
+    {"validators", T_KEYS, OFF(validators), 0, POOL_MAX_VALIDATORS, "KEY,KEY",
+     "trusted auditors (fief miner --validator keys), preferred to confirm a failed audit; "
+     "repeat to add more (default: none)"},
     {"queue_max", T_U32, OFF(queue_max), 1, 1000000, "N",
      "waiting requests per model before 429 (default 256)"},
     {"first_token_ms", T_U32, OFF(first_token_ms), 100, MS_HOUR, "MS",
@@ -136,6 +163,18 @@ void pool_cfg_defaults(struct pool_cfg *c)
     c->maturity_s = 86400;
     c->min_payout = 1000000; /* 1 credit: smaller transfers cost more than they move */
     c->audit_rate = 1.0;
+    c->audit_half = 20;
+    c->audit_floor = 0.02;
+    /* Verdict thresholds: safe first values, to be replaced by measurement
+     * (docs/audits.md "Measured"); each is a setting. */
+    c->greedy_margin = 0.05;
+    c->sample_margin = 0.002;
+    c->logprob_tol = 0.05;
+    c->audit_slack = 1;
+    c->audit_slack_rate = 0.01;
+    c->audit_timeout_ms = 60000;
+    c->audit_queue = 256;
+    c->audit_strikes = 2;
     c->queue_max = 256;
     c->first_token_ms = 30000;
     c->token_ms = 10000;
@@ -266,6 +305,56 @@ static int set_rate(const struct setting *st, double *dst, const char *v, char e
     return 0;
 }
 
+static int set_real(const struct setting *st, double *dst, const char *v, char err[FIEF_ERR_LEN])
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= (double)st->min && x <= (double)st->max))
+        return fief_errf(err, FIEF_EINVAL, "%s: \"%s\" is not a number between %llu and %llu",
+                         st->name, v, (unsigned long long)st->min, (unsigned long long)st->max);
+    *dst = x;
+    return 0;
+}
+
+/* "KEY,KEY": each a 64-hex-digit key, added (once) to the list. */
+static int set_keys(const struct setting *st, struct pool_cfg *c, const char *v,
+                    char err[FIEF_ERR_LEN])
+{
+    if (!*v) {
+        c->n_validators = 0;
+        return 0;
+    }
+    for (const char *p = v; *p;) {
+        while (*p == ' ')
+            p++;
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p), len = n;
+        while (len && p[len - 1] == ' ')
+            len--;
+        char key[65];
+        bool hex = len == 64;
+        for (size_t i = 0; i < len && hex; i++)
+            hex = isxdigit((unsigned char)p[i]);
+        if (!hex)
+            return fief_errf(err, FIEF_EINVAL, "%s: \"%.*s\" is not a miner key (64 hex digits)",
+                             st->name, (int)(len < 80 ? len : 80), p);
+        for (size_t i = 0; i < len; i++)
+            key[i] = (char)tolower((unsigned char)p[i]);
+        key[len] = 0;
+        bool dup = false;
+        for (uint32_t i = 0; i < c->n_validators && !dup; i++)
+            dup = !strcmp(c->validators[i], key);
+        if (!dup && c->n_validators == st->max)
+            return fief_errf(err, FIEF_EINVAL, "%s: more than %llu keys", st->name,
+                             (unsigned long long)st->max);
+        if (!dup)
+            memcpy(c->validators[c->n_validators++], key, sizeof key);
+        p += n + (comma != NULL);
+    }
+    return 0;
+}
+
 static int set_fee(const struct setting *st, uint32_t *dst, const char *v, char err[FIEF_ERR_LEN])
 {
     int rc = pool_cfg_parse_fee(v, dst);
@@ -339,6 +428,10 @@ static int set_one(const struct setting *st, struct pool_cfg *c, const char *v,
         return set_fee(st, (uint32_t *)(void *)field, v, err);
     case T_RATE:
         return set_rate(st, (double *)(void *)field, v, err);
+    case T_REAL:
+        return set_real(st, (double *)(void *)field, v, err);
+    case T_KEYS:
+        return set_keys(st, c, v, err);
     case T_CREDITS:
         return set_credits(st, (int64_t *)(void *)field, v, err);
     case T_LOGLEVEL:

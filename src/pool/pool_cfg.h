@@ -11,6 +11,7 @@
 #include "common/err.h"
 
 #define POOL_MAX_MODELS 64
+#define POOL_MAX_VALIDATORS 32
 #define POOL_CFG_STR 256
 
 struct buf;
@@ -34,7 +35,25 @@ struct pool_cfg {
                                        what miners earn is a typo, not a business */
     uint32_t maturity_s;            /* earnings maturity window, seconds (default 86400) */
     int64_t min_payout;             /* smallest payout, micro-credits (default 1 credit) */
-    double audit_rate;              /* published audit rate for new miners (default 1.0) */
+    /* Audits (docs/audits.md): a part of a job by a key that passed P audits
+     * is audited with probability max(audit_floor, audit_rate * audit_half /
+     * (audit_half + P)). */
+    double audit_rate;              /* rate of a new key, published (default 1.0) */
+    uint32_t audit_half;            /* passes that halve the rate (default 20) */
+    double audit_floor;             /* the lowest rate (default 0.02) */
+    double greedy_margin;           /* verdict: logit gap forgiven at a greedy position (0.05) */
+    double sample_margin;           /* ... probability mass at a sampled position (0.002) */
+    double logprob_tol;             /* ... |claimed - auditor's| log-prob, nats (0.05) */
+    uint32_t audit_slack;           /* ... disagreeing positions always forgiven (1) */
+    double audit_slack_rate;        /* ... or this share of the part's, if more (0.01) */
+    uint32_t audit_timeout_ms;      /* an audit waits this long for an auditor, and an
+                                       auditor has this long to answer (default 60000) */
+    uint32_t audit_queue;           /* audits waiting for an auditor at most (default 256) */
+    uint32_t audit_strikes;         /* an auditor in the minority this often is punished
+                                       as a cheater (default 2) */
+    uint32_t n_validators;          /* the operator's trusted auditors (fief miner
+                                       --validator), lowercase hex keys */
+    char validators[POOL_MAX_VALIDATORS][65];
     uint32_t queue_max;             /* waiting jobs per model before 429 (default 256) */
     uint32_t first_token_ms;        /* deadline for a miner's first token (default 30000) */
     uint32_t token_ms;              /* deadline between tokens (default 10000) */

@@ -28,6 +28,9 @@ fee = 2.5%
 maturity_s = 0
 min_payout = 0.000001
 admin_token = $ADMIN
+; the books without audits (test_audit has them)
+audit_rate = 0
+audit_floor = 0
 [model s]
 path = $M
 price_in = 100

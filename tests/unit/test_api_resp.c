@@ -132,7 +132,7 @@ static void test_error_shape(void **state)
 static void test_model_entry_and_sse(void **state)
 {
     (void)state;
-    struct disp_model_stats st = {2, 8, 3, 1, 1500.5};
+    struct disp_model_stats st = {.miners = 2, .slots = 8, .busy = 3, .queued = 1, .tps = 1500.5};
     expect_json(resp_model("stories", 1700000000, "fief", 500000, 2000000, &st),
                 "{\"id\":\"stories\",\"object\":\"model\",\"created\":1700000000,"
                 "\"owned_by\":\"fief\",\"price_in\":0.5,\"price_out\":2.0,\"miners\":2,"

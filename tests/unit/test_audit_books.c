@@ -58,8 +58,8 @@ static void confirmed(struct ledger_audit *a, const char *job, const char *miner
     snprintf(a->auditors[0], sizeof a->auditors[0], "%s", AUDITOR_C);
     snprintf(a->auditors[1], sizeof a->auditors[1], "%s", AUDITOR_D);
     a->evidence = "{\"verdicts\":[]}";
-    snprintf(a->reason, sizeof a->reason, "confirmed fraud on %s", job);
     delta(a, miner, 0, 0, 1, 0, 0, true);
+    snprintf(a->deltas[0].reason, sizeof a->deltas[0].reason, "confirmed fraud on %s", job);
     delta(a, AUDITOR_C, 0, 0, 0, 1, 0, false);
     delta(a, AUDITOR_D, 0, 0, 0, 1, 0, false);
 }

@@ -120,6 +120,18 @@ static const char *const all_settings[][2] = {
     {"fee", "1.5%"},
     {"maturity_s", "3600"},
     {"audit_rate", "0.25"},
+    {"audit_half", "50"},
+    {"audit_floor", "0.01"},
+    {"greedy_margin", "0.5"},
+    {"sample_margin", "0.004"},
+    {"logprob_tol", "0.1"},
+    {"audit_slack", "2"},
+    {"audit_slack_rate", "0.02"},
+    {"audit_timeout_ms", "5000"},
+    {"audit_queue", "16"},
+    {"audit_strikes", "3"},
+    {"validators", "AB" "00000000000000000000000000000000000000000000000000000000000000"
+                   ", cd00000000000000000000000000000000000000000000000000000000000000"},
     {"queue_max", "10"},
     {"first_token_ms", "5000"},
     {"token_ms", "2000"},
@@ -147,6 +159,21 @@ static void assert_all_set(const struct pool_cfg *c)
     assert_int_equal(c->fee_ppm, 15000);
     assert_int_equal(c->maturity_s, 3600);
     assert_true(c->audit_rate == 0.25);
+    assert_int_equal(c->audit_half, 50);
+    assert_true(c->audit_floor == 0.01);
+    assert_true(c->greedy_margin == 0.5);
+    assert_true(c->sample_margin == 0.004);
+    assert_true(c->logprob_tol == 0.1);
+    assert_int_equal(c->audit_slack, 2);
+    assert_true(c->audit_slack_rate == 0.02);
+    assert_int_equal(c->audit_timeout_ms, 5000);
+    assert_int_equal(c->audit_queue, 16);
+    assert_int_equal(c->audit_strikes, 3);
+    assert_int_equal(c->n_validators, 2); /* lowercased */
+    assert_string_equal(c->validators[0],
+                        "ab00000000000000000000000000000000000000000000000000000000000000");
+    assert_string_equal(c->validators[1],
+                        "cd00000000000000000000000000000000000000000000000000000000000000");
     assert_int_equal(c->queue_max, 10);
     assert_int_equal(c->first_token_ms, 5000);
     assert_int_equal(c->token_ms, 2000);
@@ -245,6 +272,13 @@ static void test_bad_values(void **state)
     set_bad("audit_rate", "1.5", "between 0 and 1");
     set_bad("audit_rate", "nan", "between 0 and 1");
     set_bad("audit_rate", "", "between 0 and 1");
+    set_bad("audit_half", "0", "audit_half");
+    set_bad("audit_floor", "-0.1", "between 0 and 1");
+    set_bad("greedy_margin", "inf", "not a number between 0 and 100");
+    set_bad("logprob_tol", "x", "not a number between 0 and 100");
+    set_bad("validators", "abc", "is not a miner key (64 hex digits)");
+    set_bad("validators", "zz00000000000000000000000000000000000000000000000000000000000000",
+            "is not a miner key");
     set_bad("log_level", "loud", "err, warn, notice, info, debug");
     set_bad("data_dir", "", "empty");
     set_bad("data_dir", "~bob/x", "only ~ and ~/");

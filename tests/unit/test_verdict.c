@@ -6,6 +6,7 @@
  * worst offenders ranked; the evidence's JSON. */
 #include "testutil.h"
 
+#include "pool/audit.h"
 #include "pool/verdict.h"
 
 #include <math.h>
@@ -263,6 +264,21 @@ static void test_evidence_json(void **state)
     json_decref(j);
 }
 
+/* The audit rate: a new key at rate0, half after `half` passes, never below
+ * the floor (docs/audits.md "Choosing what to audit"). */
+static void test_rate_formula(void **state)
+{
+    (void)state;
+    assert_true(audit_rate_formula(1, 20, 0.02, 0) == 1.0);
+    assert_true(audit_rate_formula(1, 20, 0.02, 20) == 0.5);
+    assert_true(fabs(audit_rate_formula(1, 20, 0.02, 180) - 0.1) < 1e-12);
+    assert_true(audit_rate_formula(1, 20, 0.02, 980) == 0.02); /* 0.02 exactly at 980 */
+    assert_true(audit_rate_formula(1, 20, 0.02, 100000) == 0.02);
+    assert_true(audit_rate_formula(1, 20, 0.02, -5) == 1.0); /* nonsense counts as new */
+    assert_true(audit_rate_formula(0, 20, 0, 0) == 0.0);     /* audits off */
+    assert_true(audit_rate_formula(0.5, 1, 0, 1) == 0.25);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_impossible_answers),
         cmocka_unit_test(test_worst_ranked),
         cmocka_unit_test(test_evidence_json),
+        cmocka_unit_test(test_rate_formula),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
