@@ -441,6 +441,22 @@ static void pay_auditor(struct audit *a, const struct apart *ap, const char *aud
         ledger_audit_pay(pool_store(a->p), auditor, amount, ref);
 }
 
+/* Whether the part ends in an end-of-generation token the auditor's
+ * sampler would not have produced there: a miner that stops a job early
+ * must invent that token, and one invented token is within any slack. */
+static bool forged_end_of(const struct apart *ap, const struct verdict_cfg *vc,
+                          const struct verdict_pos *last)
+{
+    if (!eng_vocab_is_eog(ap->model->vocab, last->token))
+        return false;
+    struct verdict_cfg strict = *vc;
+    struct verdict v;
+    char err[FIEF_ERR_LEN];
+    strict.slack = 0;
+    strict.slack_rate = 0;
+    return !verdict_judge(&strict, ap->greedy, last, 1, &v, err) && !v.pass;
+}
+
 void audit_on_reply(struct audit *a, struct mconn *mc, const struct proto_msg *m)
 {
     struct apart *ap;
@@ -465,9 +481,14 @@ void audit_on_reply(struct audit *a, struct mconn *mc, const struct proto_msg *m
                              .logprob_tol = c->logprob_tol,
                              .slack = c->audit_slack,
                              .slack_rate = c->audit_slack_rate};
+    bool forged_end = false;
     int rc = read_score(ap, m, pos, err);
     if (!rc)
         rc = verdict_judge(&vc, ap->greedy, pos, ap->n, &v, err);
+    if (!rc && v.pass && forged_end_of(ap, &vc, &pos[ap->n - 1])) {
+        v.pass = false; /* slack forgives a stray token, not an invented end */
+        forged_end = true;
+    }
     free(pos);
     if (rc) {
         log_warn("audit: auditor %s answered impossibly, dropping it: %s", mconn_id(mc), err);
@@ -481,6 +502,8 @@ void audit_on_reply(struct audit *a, struct mconn *mc, const struct proto_msg *m
     snprintf(ap->auditors[k], sizeof ap->auditors[k], "%s", mconn_pubkey(mc));
     ap->pass[k] = v.pass;
     json_t *vj = verdict_json(&v, ap->from);
+    if (forged_end)
+        json_object_set_new(vj, "forged_end", json_true());
     json_object_set_new(vj, "auditor", json_string(mconn_pubkey(mc)));
     json_array_append_new(ap->evidence, vj);
     ap->mc = NULL;
