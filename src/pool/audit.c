@@ -374,8 +374,10 @@ static void finish(struct audit *a, struct apart *ap, enum ledger_audit_outcome 
     for (uint32_t i = 0; i < r.n_deltas; i++)
         apply_delta(a, &r.deltas[i]);
     ledger_audit_record(pool_store(a->p), &r);
-    log_notice("audit: job %s part %u by miner %.16s: %s after %u auditor(s)", ap->job, ap->part,
-               ap->miner, ledger_audit_outcome_name((int)outcome), ap->n_auditors);
+    /* Passes and audits no auditor took are routine; the rest an operator reads. */
+    log_at(outcome == LAO_PASSED || outcome == LAO_ABANDONED ? LOG_LVL_INFO : LOG_LVL_NOTICE,
+           "audit: job %s part %u by miner %.16s: %s after %u auditor(s)", ap->job, ap->part,
+           ap->miner, ledger_audit_outcome_name((int)outcome), ap->n_auditors);
     for (uint32_t i = 0; i < r.n_deltas; i++)
         if (r.deltas[i].ban) {
             log_warn("audit: miner %.16s banned: %s", r.deltas[i].pubkey, r.deltas[i].reason);
