@@ -457,7 +457,8 @@ static int start_exec(struct miner *m, const struct miner_cfg *c, char err[FIEF_
                           .bench_tokens = c->bench_tokens,
                           .n_models = c->n_models,
                           .wake = wake,
-                          .wake_ud = m};
+                          .wake_ud = m,
+                          .hooks = c->hooks};
     char names[MINER_MAX_MODELS][PROTO_MAX_NAME + 1];
     for (int i = 0; i < c->n_models; i++) {
         if (c->models[i].name)

@@ -54,7 +54,8 @@ struct exec {
     int n_slots;
     void (*wake)(void *ud);
     void *wake_ud;
-    pthread_mutex_t qmu; /* guards the event queue */
+    const struct miner_hooks *hooks; /* borrowed; NULL: honest */
+    pthread_mutex_t qmu;             /* guards the event queue */
     struct exec_ev *head, *tail;
 };
 
@@ -125,12 +126,29 @@ static void run_gen(struct slot *s, struct work *w, struct exec_ev *done)
 {
     struct gen_state g = {.s = s};
     struct eng_gen_stats st = {0};
+    const struct miner_hooks *h = s->ex->hooks;
     done->rc = 0;
-    if (!atomic_load(&s->cancel))
+    if (atomic_load(&s->cancel)) {
+        g.cancelled = true;
+    } else if (h && h->generate) {
+        struct miner_gen job = {.slot = s->idx,
+                                .model = (int)(s->m - s->ex->models),
+                                .engine = s->m->model,
+                                .n_vocab = s->m->n_vocab,
+                                .n_ctx = s->m->n_ctx,
+                                .ctx = s->ctx,
+                                .sampler = s->sampler,
+                                .threads = s->ex->threads,
+                                .sp = &w->sp,
+                                .prompt = w->prompt,
+                                .n_prompt = w->n_prompt,
+                                .max_tokens = w->max_tokens,
+                                .top_n = w->top_n};
+        done->rc = h->generate(h->ud, &job, on_token, &g, &st);
+    } else {
         done->rc = eng_generate(s->ctx, s->sampler, &w->sp, w->prompt, w->n_prompt,
                                 (int32_t)w->max_tokens, w->top_n, on_token, &g, &st);
-    else
-        g.cancelled = true;
+    }
     done->finish = g.cancelled ? PROTO_FIN_CANCELLED : g.eog ? PROTO_FIN_EOG : PROTO_FIN_LENGTH;
     done->n = g.n;
     done->prompt_ms = st.prompt_s * 1e3;
@@ -149,6 +167,18 @@ static void run_score(struct slot *s, struct work *w, struct exec_ev *done)
     done->rc = eng_score(s->ctx, s->sampler, w->sampled ? &w->sp : NULL, w->prompt, w->n_prompt,
                          w->completion, w->n_completion, done->scored);
     done->prompt_ms = (clock_mono_s() - t0) * 1e3;
+    const struct miner_hooks *h = s->ex->hooks;
+    if (!done->rc && h && h->scored) {
+        struct miner_score req = {.slot = s->idx,
+                                  .model = (int)(s->m - s->ex->models),
+                                  .n_vocab = s->m->n_vocab,
+                                  .sp = w->sampled ? &w->sp : NULL,
+                                  .prompt = w->prompt,
+                                  .n_prompt = w->n_prompt,
+                                  .completion = w->completion,
+                                  .n_completion = w->n_completion};
+        h->scored(h->ud, &req, done->scored, done->n_scored);
+    }
 }
 
 static void *slot_main(void *arg)
@@ -390,6 +420,7 @@ int exec_new(const struct exec_opts *o, struct exec **out, char err[FIEF_ERR_LEN
     struct exec *ex = xcalloc(1, sizeof *ex);
     ex->wake = o->wake;
     ex->wake_ud = o->wake_ud;
+    ex->hooks = o->hooks;
     pthread_mutex_init(&ex->qmu, NULL);
     int rc = build(ex, o, err);
     if (rc) {

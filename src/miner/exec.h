@@ -17,6 +17,7 @@
 
 #include "common/digest.h"
 #include "engine/engine.h"
+#include "miner/hooks.h"
 #include "proto/proto.h"
 
 struct exec;
@@ -44,6 +45,7 @@ struct exec_opts {
     const char *paths[PROTO_MAX_MODELS];
     void (*wake)(void *ud); /* called from worker threads; see above */
     void *wake_ud;
+    const struct miner_hooks *hooks; /* NULL: honest; else borrowed until exec_free */
 };
 
 /* Load every model (digest, mmap, speed), make the contexts, start the

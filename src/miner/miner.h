@@ -21,12 +21,15 @@
 #define MINER_MAX_POOLS 16  /* -o URLs */
 #define MINER_MAX_MODELS 16 /* -m models (= PROTO_MAX_MODELS) */
 
+struct miner_hooks; /* miner/hooks.h: test tools only */
+
 struct miner_model_cfg {
     const char *name; /* the miner's own name for it; NULL: the file name without .gguf */
     const char *path; /* GGUF file */
 };
 
-/* Everything is borrowed for the duration of miner_new only (it copies). */
+/* Everything is borrowed for the duration of miner_new only (it copies),
+ * except hooks. */
 struct miner_cfg {
     const char *urls[MINER_MAX_POOLS]; /* "fief+tcp://HOST[:PORT]" or "HOST:PORT", priority order */
     int n_urls;
@@ -51,6 +54,9 @@ struct miner_cfg {
     double backoff_max_s; /* its ceiling (30) */
     double probe_s;       /* while on a backup pool, probe the better ones this often (30) */
     int bench_tokens;     /* tokens of the start-up speed measurement (16); 0: skip, tps 0 */
+    /* NULL (the fief binary): honest work. Test tools that cheat on purpose set
+     * it (miner/hooks.h); borrowed until miner_free returns. */
+    const struct miner_hooks *hooks;
 };
 
 void miner_cfg_defaults(struct miner_cfg *c);
