@@ -61,11 +61,12 @@ static const char *const base_json[W_N] = {
     [W_DONE] = "{\"finish\":\"length\",\"n\":16,\"prompt_ms\":1.5,\"gen_ms\":120.25}",
     [W_CANCEL] = "{\"job\":\"j1.0\"}",
     [W_SCORE] = "{\"job\":\"a1\",\"model\":\"tiny\",\"prompt\":[1,2],\"completion\":[3,4]}",
-    [W_SCORE_S] = "{\"job\":\"a1\",\"model\":\"tiny\",\"prompt\":[1,2],\"completion\":[3,4],"
-                  "\"sampling\":{\"temperature\":0.7,\"top_k\":40,\"top_p\":0.95,\"min_p\":0.05,"
-                  "\"repeat_penalty\":1.1,\"seed\":42}}",
-    [W_SCORED] = "{\"logprobs\":[-0.5,-1],\"top_ids\":[3,9],\"top_logprobs\":[-0.5,-0.25],"
-                 "\"picks\":[3,9],\"margins\":[0,0.25]}",
+    /* (parenthesised: one string on purpose, says clang's -Wstring-concatenation) */
+    [W_SCORE_S] = ("{\"job\":\"a1\",\"model\":\"tiny\",\"prompt\":[1,2],\"completion\":[3,4],"
+                   "\"sampling\":{\"temperature\":0.7,\"top_k\":40,\"top_p\":0.95,\"min_p\":0.05,"
+                   "\"repeat_penalty\":1.1,\"seed\":42}}"),
+    [W_SCORED] = ("{\"logprobs\":[-0.5,-1],\"top_ids\":[3,9],\"top_logprobs\":[-0.5,-0.25],"
+                  "\"picks\":[3,9],\"margins\":[0,0.25]}"),
     [W_NOTICE] = "{\"kind\":\"message\",\"message\":\"maintenance at 12:00 UTC\"}",
     [W_RECEIPT] = "{\"request\":\"chatcmpl-1\",\"receipt\":{\"request\":\"chatcmpl-1\",\"cost\":1}}",
 };
