@@ -9,6 +9,10 @@ audit counters from /metrics, miners' reputations, the books.
       200 with a completion, or the test fails.
   audit.py settle PORT [--timeout S]
       wait until no audit waits or runs (prints the counters).
+  audit.py until-banned PORT KEY MODEL MINER_KEY MAX [--tag T]
+      one request at a time (fresh prompts, greedy and sampled in turn),
+      each followed by its audits: stops when the key is banned and prints
+      the number of requests it took and what they cost; fails after MAX.
 """
 import json
 import sys
@@ -52,17 +56,48 @@ def banned(port, mid):
     return bool(m and m['reputation']['banned'])
 
 
+def chat(port, key, model, i, temp, max_tokens, tag=''):
+    body = {'model': model, 'max_tokens': max_tokens, 'temperature': temp, 'seed': 1000 + i,
+            'messages': [{'role': 'user', 'content': 'Tell me story %s number %d' % (tag, i)}]}
+    if temp > 0:
+        body['top_p'] = 0.95
+    return http(port, 'POST', '/v1/chat/completions', body, key)
+
+
+def wait_idle(port, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        m = metrics(port)
+        if m.get('fief_audits_waiting', 1) == 0 and m.get('fief_audits_running', 1) == 0:
+            return m
+        time.sleep(0.05)
+    return None
+
+
+def until_banned(port, key, model, miner_key, most, tag):
+    spent = 0
+    for i in range(1, most + 1):
+        st, raw = chat(port, key, model, i, (0, 0.9)[i % 2], 32, tag)
+        if st != 200:
+            print('FAIL: request %d: %d %s' % (i, st, raw[:200]))
+            sys.exit(1)
+        spent += json.loads(raw)['cost']['micro']
+        if wait_idle(port, 60) is None:
+            print('FAIL: audits still pending after request %d' % i)
+            sys.exit(1)
+        if banned(port, miner_key):
+            print(i, spent)
+            return
+    print('FAIL: not banned after %d requests' % most)
+    sys.exit(1)
+
+
 def traffic(port, key, model, n, temps, until_banned, max_tokens):
     sent, errors, lock = [0], [], threading.Lock()
     stop = threading.Event()
 
     def one(i):
-        temp = temps[i % len(temps)]
-        body = {'model': model, 'max_tokens': max_tokens, 'temperature': temp, 'seed': 1000 + i,
-                'messages': [{'role': 'user', 'content': 'Tell me story number %d' % i}]}
-        if temp > 0:
-            body['top_p'] = 0.95
-        st, raw = http(port, 'POST', '/v1/chat/completions', body, key)
+        st, raw = chat(port, key, model, i, temps[i % len(temps)], max_tokens)
         if st != 200:
             with lock:
                 errors.append('request %d: %d %s' % (i, st, raw[:200]))
@@ -90,15 +125,11 @@ def traffic(port, key, model, n, temps, until_banned, max_tokens):
 
 
 def settle(port, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        m = metrics(port)
-        if m.get('fief_audits_waiting', 1) == 0 and m.get('fief_audits_running', 1) == 0:
-            print(json.dumps(m, sort_keys=True))
-            return
-        time.sleep(0.1)
-    print('FAIL: audits still pending after %ds: %s' % (timeout, metrics(port)))
-    sys.exit(1)
+    m = wait_idle(port, timeout)
+    if m is None:
+        print('FAIL: audits still pending after %ds: %s' % (timeout, metrics(port)))
+        sys.exit(1)
+    print(json.dumps(m, sort_keys=True))
 
 
 def main(argv):
@@ -114,6 +145,8 @@ def main(argv):
         temps = [float(t) for t in opts.get('temps', '0,0.9').split(',')]
         traffic(port, pos[0], pos[1], int(pos[2]), temps, opts.get('until-banned'),
                 int(opts.get('max-tokens', 48)))
+    elif cmd == 'until-banned':
+        until_banned(port, pos[0], pos[1], pos[2], int(pos[3]), opts.get('tag', ''))
     elif cmd == 'settle':
         settle(port, float(opts.get('timeout', 60)))
     else:

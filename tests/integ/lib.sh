@@ -143,13 +143,14 @@ start_pool() {
 new_key() { "$FIEF" keys create --data "$TMP/$1" 2>/dev/null; }
 
 # start_miner NAME MODEL [fief miner args...]: a miner on the pool at $MPORT
-# with data in $TMP/NAME and log $TMP/NAME.log, one engine thread; waits
+# with data in $TMP/NAME and log $TMP/NAME.log, one engine thread (MINER_CMD,
+# when set, runs instead of `fief miner`: a rogue takes the same options); waits
 # until the pool accepted its model. Sets MINER_PID and MPID_<NAME>.
 start_miner() {
   local name=$1 model=$2; shift 2
   local before=0
   [ -f "$TMP/$name.log" ] && before=$(grep -c 'accepted as' "$TMP/$name.log" || true)
-  "$FIEF" miner -o "fief+tcp://127.0.0.1:$MPORT" -u "payout-$name" -w "$name" -m "$model" \
+  ${MINER_CMD:-"$FIEF" miner} -o "fief+tcp://127.0.0.1:$MPORT" -u "payout-$name" -w "$name" -m "$model" \
     --data "$TMP/$name" -t 1 --log-level info "$@" >>"$TMP/$name.log" 2>&1 &
   MINER_PID=$!
   disown "$MINER_PID" # a test may kill -9 it: no "Killed" notice from bash
