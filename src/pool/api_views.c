@@ -4,6 +4,7 @@
  * reads the store on the loop thread (one indexed query or a few: tens of
  * microseconds on SQLite). */
 #include "pool/api_impl.h"
+#include "common/log.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -60,6 +61,7 @@ void api_views_models(struct api *a, struct evhttp_request *req, const char *one
 void api_views_pool(struct api *a, struct evhttp_request *req, const char *path)
 {
     json_t *j = NULL;
+    bool one_miner = false;
     if (!strcmp(path, "/api/pool"))
         j = pool_info_json(a->p);
     else if (!strcmp(path, "/api/models"))
@@ -67,11 +69,17 @@ void api_views_pool(struct api *a, struct evhttp_request *req, const char *path)
     else if (!strcmp(path, "/api/miners"))
         j = pool_miners_json(a->p);
     else
-        j = pool_miner_json(a->p, path + strlen("/api/miners/"));
-    if (!j)
+        one_miner = (j = pool_miner_json(a->p, path + strlen("/api/miners/"))) == NULL;
+    if (one_miner)
         return not_found(a, req, "not_found",
                          "No miner with that id is known to this pool (its 16-digit id, or "
                          "its whole public key).");
+    if (!j) { /* a view that cannot be built is the pool's bug, not the caller's */
+        struct api_err e;
+        log_err("api: cannot build the view of %s", path);
+        api_err_set(&e, 500, "server_error", NULL, NULL, "The pool could not build this view.");
+        return api_reply_err(a, req, &e);
+    }
     api_reply_json(a, req, 200, j);
 }
 

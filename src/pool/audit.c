@@ -243,8 +243,12 @@ void audit_slots_free(struct audit *a)
 static void requeue(struct audit *a, struct apart *ap, bool exclude)
 {
     TAILQ_REMOVE(&a->running, ap, link);
-    if (exclude && ap->n_tried < sizeof ap->tried / sizeof ap->tried[0])
+    if (exclude && ap->n_tried < sizeof ap->tried / sizeof ap->tried[0]) {
         snprintf(ap->tried[ap->n_tried++], sizeof ap->tried[0], "%s", mconn_pubkey(ap->mc));
+        /* Another auditor gets the whole wait again, a few times: a stalled
+         * auditor must not turn a failed part into an undecided one. */
+        ap->since_ns = clock_mono_ns();
+    }
     ap->mc = NULL;
     ap->req_id = 0;
     TAILQ_INSERT_HEAD(&a->waiting, ap, link);

@@ -90,7 +90,7 @@ double audit_rate_formula(double rate0, uint32_t half, double floor, int64_t pas
 
 struct audit_stats { /* since start, for /metrics */
     uint64_t drawn;     /* parts drawn for an audit */
-    uint64_t skipped;   /* ... not started: the queue was full, or too long to score */
+    uint64_t skipped;   /* ... not queued: the queue was full */
     uint64_t scores;    /* score requests sent */
     uint64_t passed, failed, confirmed, cleared, undecided, abandoned; /* by first verdict
                            (failed) and by outcome */

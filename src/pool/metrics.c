@@ -8,6 +8,7 @@
 #include "pool/gw.h"
 #include "pool/models.h"
 #include "pool/pool.h"
+#include "ledger/ledger_audit.h"
 
 #include <stdint.h>
 
@@ -100,6 +101,15 @@ void metrics_render(struct pool *p, const struct api_stats *st, struct buf *out)
     };
     for (size_t i = 0; i < sizeof audits / sizeof audits[0]; i++)
         metric(out, audits[i].name, audits[i].type, audits[i].help, audits[i].v);
+    struct ledger_audit_totals tot = {0};
+    if (!ledger_audit_totals(pool_store(p), &tot)) { /* committed sums, one row */
+        metric(out, "fief_forfeited_micro_total", "counter",
+               "Micro-credits of banned keys' earnings forfeited.", (double)tot.forfeited);
+        metric(out, "fief_refunded_micro_total", "counter",
+               "Micro-credits refunded to customers of banned keys.", (double)tot.refunded);
+        metric(out, "fief_auditor_pay_micro_total", "counter",
+               "Micro-credits paid to auditors for scores.", (double)tot.auditor_pay);
+    }
     per_model(out, p, "fief_model_miners", "Miners serving the model.", 0);
     per_model(out, p, "fief_model_slots", "Slots offered for the model.", 1);
     per_model(out, p, "fief_model_busy", "Slots running a job.", 2);

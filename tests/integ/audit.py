@@ -40,7 +40,7 @@ def metrics(port):
     assert st == 200, st
     out = {}
     for line in raw.decode().splitlines():
-        if line.startswith('fief_audit') or line.startswith('fief_bans'):
+        if line.startswith(('fief_audit', 'fief_bans', 'fief_forfeited', 'fief_refunded')):
             name, val = line.split()
             out[name] = float(val)
     return out

@@ -156,6 +156,7 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 assert m['fief_bans_total'] == 8, m
 assert m['fief_audits_confirmed_total'] == 7, m
+assert m['fief_refunded_micro_total'] > 0 and m['fief_auditor_pay_micro_total'] > 0, m
 print('info: %d confirmed, %d cleared' % (m['fief_audits_confirmed_total'], m['fief_audits_cleared_total']))
 PY
 check "rogues: fief ledger check" "$FIEF" ledger check --data "$TMP/pool2" --pool-running
