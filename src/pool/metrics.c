@@ -12,8 +12,7 @@
 
 #include <stdint.h>
 
-static void metric(struct buf *b, const char *name, const char *type, const char *help,
-                   double v)
+static void metric(struct buf *b, const char *name, const char *type, const char *help, double v)
 {
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
@@ -28,8 +27,11 @@ static void per_model(struct buf *b, struct pool *p, const char *name, const cha
         struct pool_model *m = models_at(ms, i);
         struct disp_model_stats st;
         disp_model_stats(pool_disp(p), m, &st);
-        double v = field == 0 ? st.miners : field == 1 ? st.slots : field == 2 ? st.busy
-                 : field == 3 ? st.queued : st.tps;
+        double v = field == 0   ? st.miners
+                   : field == 1 ? st.slots
+                   : field == 2 ? st.busy
+                   : field == 3 ? st.queued
+                                : st.tps;
         buf_printf(b, "%s{model=\"%s\"} %.17g\n", name, m->name, v);
     }
 }
@@ -59,13 +61,11 @@ void metrics_render(struct pool *p, const struct api_stats *st, struct buf *out)
     metric(out, "fief_idempotent_replays_total", "counter",
            "Stored responses sent again for an Idempotency-Key.", (double)st->idem_replays);
     metric(out, "fief_charged_micro_total", "counter",
-           "Micro-credits charged to customers (settlements queued).",
-           (double)st->charged_micro);
+           "Micro-credits charged to customers (settlements queued).", (double)st->charged_micro);
     metric(out, "fief_ledger_ops_total", "counter",
            "Holds and settlements placed on the event loop.", (double)st->ledger_ops);
     metric(out, "fief_ledger_loop_seconds_total", "counter",
-           "Time the event loop spent placing holds and settlements.",
-           (double)st->ledger_ns / 1e9);
+           "Time the event loop spent placing holds and settlements.", (double)st->ledger_ns / 1e9);
     metric(out, "fief_jobs_total", "counter", "Jobs finished (one per choice).",
            (double)disp_jobs_total(pool_disp(p)));
     metric(out, "fief_relay_tokens_per_second", "gauge", "Completion tokens relayed per second.",
