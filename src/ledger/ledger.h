@@ -145,8 +145,11 @@ struct ledger_settlement {
     size_t body_len;
 };
 
-/* Called for each committed settlement with its signed receipt (JSON text,
- * see ledger_receipt_*), e.g. to send it to the miners; req and
+/* Called for each settlement the write thread is done with: committed, with
+ * its signed receipt (JSON text, see ledger_receipt_*) to send to the
+ * miners, or "" when it has none (it charged nothing, or the database
+ * refused it). The pool sends a priced reply's last bytes from here, so a
+ * customer never holds a cost the books could still lose. req and
  * receipt_json are valid during the call only. */
 typedef void (*ledger_settled_cb)(void *ud, const char *req, const char *receipt_json);
 /* Wakes the thread that polls; see ledger_on_settled. */

@@ -430,8 +430,8 @@ void ledger_mem_done(struct store *s, uint64_t seq, int64_t key_id, const char *
     /* A dropped hold never reached the books; a settlement ends the hold. */
     if (x && (settles || !applied))
         hold_forget(m, x);
-    if (settles && applied && receipt && receipt[0] && m->wake) {
-        notice_add(m, req, receipt);
+    if (settles && m->wake) { /* refused or receipt-less ones too: their replies wait */
+        notice_add(m, req, applied && receipt ? receipt : "");
         m->wake(m->wake_ud); /* under the lock: ledger_on_settled(NULL) waits for it */
     }
     pthread_mutex_unlock(&m->mu);

@@ -197,6 +197,7 @@ void api_free(struct api *a)
         return;
     /* Freeing the server closes every connection; each open request's
      * closecb cancels its jobs, settles it and frees it. */
+    api_wait_flush(a); /* shutting down: the store flushes their settlements next */
     evhttp_free(a->http);
     api_gen_free_all(a);
     free(a);

@@ -19,6 +19,9 @@ int api_start(struct pool *p, const char *listen, struct api **out, char err[FIE
 int api_port(const struct api *a);
 /* Stop accepting; end every open stream (the jobs are cancelled). */
 void api_free(struct api *a);
+/* The settlement of request req_id committed (ledger_settled_poll): its
+ * reply, if it waits for that, goes out now. */
+void api_settled(struct api *a, const char *req_id);
 
 /* Counters since start, for /metrics. Loop thread only. */
 struct api_stats {

@@ -228,7 +228,10 @@ static void gen_finish_json(struct gen *g, struct evhttp_request *req, const str
     resp_dump(resp_with_cost(resp_full(&g->meta, c, g->r.n, u), cost), false, &b);
     buf_putc(&b, '\n');
     gen_settle(g, true, 200, "application/json", b.data, b.len);
-    api_reply_body(g->a, req, 200, "application/json", b.data, b.len);
+    if (g->bill.hold) /* priced: the cost goes out once the books have it */
+        api_wait_reply(g->a, g->bill.req, req, false, 200, "application/json", b.data, b.len);
+    else
+        api_reply_body(g->a, req, 200, "application/json", b.data, b.len);
     buf_deinit(&b);
 }
 
@@ -246,9 +249,17 @@ static void gen_finish_stream(struct gen *g, struct evhttp_request *req, const s
                 resp_chunk(&g->meta, g->last->index, NULL, NULL, 0, NULL, g->last->finish), cost),
             true, &g->out);
     buf_puts(&g->out, "data: [DONE]\n\n");
-    gen_send_chunk(g);
+    if (!g->bill.hold) {
+        gen_send_chunk(g);
+        gen_settle(g, true, 200, "text/event-stream", NULL, 0);
+        evhttp_send_reply_end(req);
+        return;
+    }
+    /* Priced: the cost and [DONE] go out once the books have the settlement. */
+    api_bill_save(&g->bill, g->out.data, g->out.len);
     gen_settle(g, true, 200, "text/event-stream", NULL, 0);
-    evhttp_send_reply_end(req);
+    api_wait_reply(g->a, g->bill.req, req, true, 200, NULL, g->out.data, g->out.len);
+    buf_reset(&g->out);
 }
 
 static void gen_finish(struct gen *g)

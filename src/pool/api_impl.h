@@ -18,6 +18,7 @@
 struct evhttp;
 struct evhttp_request;
 struct gen;
+struct api_wait;
 
 struct api {
     struct pool *p;
@@ -26,6 +27,7 @@ struct api {
     char fingerprint[40]; /* system_fingerprint: "fief-<version>" */
     struct api_stats stats;
     struct gen *gens; /* generation requests in flight (a list) */
+    struct api_wait *waits; /* replies waiting for their settlement (api_wait.c) */
 };
 
 /* ---- api_http.c: replies (each sends the whole reply; libevent frees req) ---- */
@@ -61,6 +63,17 @@ int api_query(struct evhttp_request *req, const char *name, char *out, size_t ca
  * as it is when absent) or a 400 in e naming it. */
 int api_query_int(struct evhttp_request *req, const char *name, int64_t lo, int64_t hi,
                   int64_t *out, struct api_err *e);
+
+/* ---- api_wait.c: the last bytes of a priced request go out once its
+ * settlement has committed ---- */
+
+/* Send bytes (a stream's tail: the chunk, then the reply's end; or the whole
+ * reply with status and ctype) when api_settled(req_id) comes, or after a
+ * bounded wait. req stays the caller's until then: it must not touch it. */
+void api_wait_reply(struct api *a, const char *req_id, struct evhttp_request *req, bool stream,
+                    int status, const char *ctype, const char *bytes, size_t len);
+/* Send every reply waiting now (shutdown). */
+void api_wait_flush(struct api *a);
 
 /* ---- the routes of the other files ---- */
 

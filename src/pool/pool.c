@@ -55,9 +55,15 @@ static void settled_wake(void *ud)
     event_active(((struct pool *)ud)->settled_ev, EV_READ, 0);
 }
 
-static void send_receipt(void *ud, const char *req, const char *receipt_json)
+/* A settlement committed (receipt_json "" when it has none: nothing was
+ * charged, or the database refused it): the customer's reply may go, the
+ * miners get the receipt. */
+static void on_settled(void *ud, const char *req, const char *receipt_json)
 {
-    gw_send_receipt(((struct pool *)ud)->gw, req, receipt_json);
+    struct pool *p = ud;
+    api_settled(p->api, req);
+    if (receipt_json[0])
+        gw_send_receipt(p->gw, req, receipt_json);
 }
 
 static void settled_cb(evutil_socket_t fd, short ev, void *arg)
@@ -65,7 +71,7 @@ static void settled_cb(evutil_socket_t fd, short ev, void *arg)
     (void)fd;
     (void)ev;
     struct pool *p = arg;
-    ledger_settled_poll(p->store, send_receipt, p);
+    ledger_settled_poll(p->store, on_settled, p);
 }
 
 static void mature_cb(evutil_socket_t fd, short ev, void *arg)
