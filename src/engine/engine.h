@@ -261,6 +261,7 @@ struct eng_score_tok {
     float top_logprob; /* its log-probability */
     int32_t pick;      /* the token the sampler picks here (top_id without params) */
     float margin;      /* how far the given token is from being picked, >= 0: see eng_score */
+    float pick_logprob; /* the log-probability of pick (as logprob: temperature 1, no filter) */
 };
 
 /* Score completion[0..nc) after prompt[0..np) in one batched pass: out[i]

@@ -16,14 +16,14 @@
 /* ---- scoring ---- */
 
 struct score_state {
-    const int32_t *seq;        /* prompt + completion[0..nc-1): the penalty's history */
+    const int32_t *seq; /* prompt + completion[0..nc-1): the penalty's history */
     const int32_t *completion;
-    size_t offset;             /* sequence index whose logits predict completion[0] */
+    size_t offset; /* sequence index whose logits predict completion[0] */
     int32_t n_vocab;
-    struct eng_sampler *s;     /* scratch for p */
+    struct eng_sampler *s;        /* scratch for p */
     const struct eng_sampling *p; /* NULL: greedy without penalty */
     struct eng_score_tok *out;
-    int rc;                    /* FIEF_EINVAL once a row's logits were not finite */
+    int rc; /* FIEF_EINVAL once a row's logits were not finite */
 };
 
 /* The row after seq[index] predicts completion[j] at position index + 1. */
@@ -38,6 +38,7 @@ static void score_row(void *ud, size_t index, const float *logits)
     o->top_id = o->pick = top;
     o->top_logprob = (float)((double)logits[top] - lz);
     o->margin = 0;
+    o->pick_logprob = o->top_logprob;
     if (!isfinite(lz)) {
         st->rc = FIEF_EINVAL; /* the sampler cannot work on it, nor could generation */
         return;
@@ -49,6 +50,7 @@ static void score_row(void *ud, size_t index, const float *logits)
         samp_greedy(logits, st->n_vocab, tok, &v);
     o->pick = v.pick;
     o->margin = v.margin;
+    o->pick_logprob = (float)((double)logits[v.pick] - lz);
 }
 
 static int score_args(struct eng_ctx *c, struct eng_sampler *s, const struct eng_sampling *p,
@@ -105,8 +107,8 @@ static void keep_row(void *ud, size_t index, const float *logits)
 }
 
 int eng_generate(struct eng_ctx *c, struct eng_sampler *s, const struct eng_sampling *p,
-                 const int32_t *prompt, size_t np, int32_t max_tokens, int n_top,
-                 eng_token_cb cb, void *ud, struct eng_gen_stats *stats)
+                 const int32_t *prompt, size_t np, int32_t max_tokens, int n_top, eng_token_cb cb,
+                 void *ud, struct eng_gen_stats *stats)
 {
     if (!c || !s || !p || !prompt || np == 0 || max_tokens < 0 || !cb)
         return FIEF_EINVAL;

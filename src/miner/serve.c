@@ -296,7 +296,8 @@ static void finish_score(struct link *l, struct ljob *j, const struct exec_ev *e
                              .top_ids = xmalloc(k * sizeof *s.top_ids),
                              .top_logprobs = xmalloc(k * sizeof *s.top_logprobs),
                              .picks = xmalloc(k * sizeof *s.picks),
-                             .margins = xmalloc(k * sizeof *s.margins)};
+                             .margins = xmalloc(k * sizeof *s.margins),
+                             .pick_logprobs = xmalloc(k * sizeof *s.pick_logprobs)};
     for (uint32_t i = 0; i < n; i++) {
         const struct eng_score_tok *t = &ev->scored[i];
         s.logprobs[i] = wire_lp(t->logprob);
@@ -304,6 +305,7 @@ static void finish_score(struct link *l, struct ljob *j, const struct exec_ev *e
         s.top_logprobs[i] = wire_lp(t->top_logprob);
         s.picks[i] = t->pick;
         s.margins[i] = wire_margin(t->margin);
+        s.pick_logprobs[i] = wire_lp(t->pick_logprob);
     }
     link_send_result(l, j->req, proto_scored_encode(&s));
     proto_scored_clear(&s);

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 
+#include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,7 +433,8 @@ static int read_score(const struct apart *ap, const struct proto_msg *m, struct 
                                       .top_id = s.top_ids[i],
                                       .top_lp = s.top_logprobs[i],
                                       .pick = s.picks ? s.picks[i] : s.top_ids[i],
-                                      .margin = s.margins ? s.margins[i] : 0};
+                                      .margin = s.margins ? s.margins[i] : 0,
+                                      .pick_lp = s.pick_logprobs ? s.pick_logprobs[i] : NAN};
     proto_scored_clear(&s);
     return rc;
 }
@@ -485,6 +487,7 @@ void audit_on_reply(struct audit *a, struct mconn *mc, const struct proto_msg *m
     struct verdict_cfg vc = {.greedy_margin = c->greedy_margin,
                              .sample_margin = c->sample_margin,
                              .logprob_tol = c->logprob_tol,
+                             .tie_tol = c->tie_tol,
                              .slack = c->audit_slack,
                              .slack_rate = c->audit_slack_rate};
     bool forged_end = false;

@@ -84,6 +84,9 @@ static const struct setting settings[] = {
      "audit: a sampled token is forgiven this close to the seeded draw (default 0.002)"},
     {"logprob_tol", T_REAL, OFF(logprob_tol), 0, 100, "NATS",
      "audit: claimed and audited log-probs may differ by this (default 0.05)"},
+    {"tie_tol", T_REAL, OFF(tie_tol), 0, 100, "NATS",
+     "audit: a sampled token other than the auditor's pick is forgiven when the two are this "
+     "close in log-prob (a near-tie; default 0.1)"},
     {"audit_slack", T_U32, OFF(audit_slack), 0, 1000000, "N",
      "audit: disagreeing positions a part may always have (default 1)"},
     {"audit_slack_rate", T_RATE, OFF(audit_slack_rate), 0, 1, "RATE",
@@ -170,6 +173,7 @@ void pool_cfg_defaults(struct pool_cfg *c)
     c->greedy_margin = 0.05;
     c->sample_margin = 0.002;
     c->logprob_tol = 0.05;
+    c->tie_tol = 0.1;
     c->audit_slack = 1;
     c->audit_slack_rate = 0.01;
     c->audit_timeout_ms = 60000;

@@ -44,6 +44,8 @@ struct pool_cfg {
     double greedy_margin;           /* verdict: logit gap forgiven at a greedy position (0.05) */
     double sample_margin;           /* ... probability mass at a sampled position (0.002) */
     double logprob_tol;             /* ... |claimed - auditor's| log-prob, nats (0.05) */
+    double tie_tol;                 /* ... a sampled claim this close to the pick's
+                                       log-prob is a near-tie, forgiven (0.1) */
     uint32_t audit_slack;           /* ... disagreeing positions always forgiven (1) */
     double audit_slack_rate;        /* ... or this share of the part's, if more (0.01) */
     uint32_t audit_timeout_ms;      /* an audit waits this long for an auditor, and an

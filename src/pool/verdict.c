@@ -38,6 +38,11 @@ static int check_answer(bool greedy, const struct verdict_pos *p, uint32_t i, ch
                          "position %u: margin %g is not a finite number in "
                          "%s",
                          i, (double)p->margin, greedy ? "[0, inf)" : "[0, 1]");
+    if (!isnan(p->pick_lp) && !lp_ok(p->pick_lp))
+        return fief_errf(err, FIEF_EPROTO,
+                         "position %u: the pick's log-prob %g is not a "
+                         "finite number <= 0",
+                         i, (double)p->pick_lp);
     if (p->pick < 0 || p->top_id < 0)
         return fief_errf(err, FIEF_EPROTO, "position %u: negative token id", i);
     return 0;
@@ -53,6 +58,12 @@ static uint32_t judge_one(const struct verdict_cfg *c, bool greedy, const struct
     double sev = 0;
     float thr = (float)(greedy ? c->greedy_margin : c->sample_margin);
     bool pick_off = greedy ? p->token != p->pick && p->margin > thr : p->margin > thr;
+    /* Sampled: two near-tied candidates can swap places between machines
+     * whose kernels round differently, and a draw that lands on one lands on
+     * the other: a claim as likely as the pick (to tie_tol) is no evidence. */
+    if (pick_off && !greedy && p->token != p->pick && isfinite(p->pick_lp) &&
+        p->pick_lp - p->lp <= (float)c->tie_tol)
+        pick_off = false;
     if (pick_off) {
         why |= VERDICT_PICK;
         sev = p->margin / fmax(thr, MIN_THRESHOLD);

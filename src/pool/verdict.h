@@ -17,6 +17,7 @@ struct verdict_cfg {
     double greedy_margin; /* greedy: a pick other than the claim is forgiven up to this logit gap */
     double sample_margin; /* sampled: probability mass between the draw and the claim's interval */
     double logprob_tol;   /* |claimed log-prob - auditor's| allowed, natural log */
+    double tie_tol;       /* sampled: a claim within this of the pick's log-prob is a near-tie */
     uint32_t slack;       /* disagreeing positions always forgiven */
     double slack_rate;    /* ... or this share of the positions, rounded up, if more */
 };
@@ -30,6 +31,7 @@ struct verdict_pos {
     float top_lp;     /* and its log-prob */
     int32_t pick;     /* the auditor's seeded sampler's choice (top_id for old auditors) */
     float margin;     /* how far the claim is from being picked (docs/audits.md) */
+    float pick_lp;    /* the auditor's log-prob of its pick; NAN when it did not say */
 };
 
 enum { VERDICT_PICK = 1, VERDICT_LOGPROB = 2 }; /* why a position disagrees (bits) */

@@ -344,6 +344,8 @@ struct proto_scored {
     float *margins;         /* owned, n: how far each given token is from its pick,
                                finite and >= 0 (eng_score_tok.margin): greedy, a logit
                                gap; sampled, probability mass, 1 = not a candidate */
+    float *pick_logprobs;   /* owned, n, or NULL (optional on the wire): the log-prob of
+                               each pick, so a judge can tell a near-tie from a wrong token */
 };
 int proto_scored_decode(json_t *result, struct proto_scored *out, char err[FIEF_ERR_LEN]);
 json_t *proto_scored_encode(const struct proto_scored *s);

@@ -158,6 +158,7 @@ static const struct proto_field scored_f[] = {
     {SAME(top_logprobs, PF_LPS, n, logprobs)},
     {SAME(picks, PF_IDS, n, logprobs)},
     {SAME(margins, PF_GAPS, n, logprobs)},
+    {SAME(pick_logprobs, PF_LPS, n, logprobs), OPTZ},
 };
 #undef S
 #define S struct proto_receipt

@@ -72,6 +72,10 @@ static void assert_scored_is_engines(const struct proto_scored *r, const int32_t
         assert_true(r->top_logprobs[i] == want[i].top_logprob);
         assert_int_equal(r->picks[i], want[i].pick);
         assert_true(r->margins[i] == want[i].margin);
+        assert_non_null(r->pick_logprobs);
+        assert_true(r->pick_logprobs[i] == want[i].pick_logprob);
+        if (want[i].pick == completion[i]) /* the same token, the same number */
+            assert_true(want[i].pick_logprob == want[i].logprob);
     }
     free(want);
 }

@@ -125,6 +125,7 @@ static const char *const all_settings[][2] = {
     {"greedy_margin", "0.5"},
     {"sample_margin", "0.004"},
     {"logprob_tol", "0.1"},
+    {"tie_tol", "0.25"},
     {"audit_slack", "2"},
     {"audit_slack_rate", "0.02"},
     {"audit_timeout_ms", "5000"},
@@ -164,6 +165,7 @@ static void assert_all_set(const struct pool_cfg *c)
     assert_true(c->greedy_margin == 0.5);
     assert_true(c->sample_margin == 0.004);
     assert_true(c->logprob_tol == 0.1);
+    assert_true(c->tie_tol == 0.25);
     assert_int_equal(c->audit_slack, 2);
     assert_true(c->audit_slack_rate == 0.02);
     assert_int_equal(c->audit_timeout_ms, 5000);

@@ -498,6 +498,9 @@ static const struct mut muts[] = {
     BAD(W_SCORED, "picks", "[3,-1]", "score result: \"picks\"[1] = -1 is not a token id"),
     BAD(W_SCORED, "picks", "[3,9,9]", "\"picks\" has 3 entries; \"logprobs\" has 2"),
     BAD(W_SCORED, "picks", "@del", "\"picks\" is missing"),
+    OK(W_SCORED, "pick_logprobs", "[-0.5,-0.25]"), /* optional: absent in the base example */
+    BAD(W_SCORED, "pick_logprobs", "[-0.5]", "\"pick_logprobs\" has 1 entries; \"logprobs\" has 2"),
+    BAD(W_SCORED, "pick_logprobs", "[-0.5,\"x\"]", "\"pick_logprobs\"[1] must be a number"),
     BAD(W_SCORED, "logprobs", "@rep:32769:-1", "score result: \"logprobs\" has 32769 entries"),
     BAD(W_SCORED, "top_ids", "[1]", "\"top_ids\" has 1 entries; \"logprobs\" has 2"),
     BAD(W_SCORED, "top_logprobs", "[-1,-1,-1]", "\"top_logprobs\" has 3 entries"),

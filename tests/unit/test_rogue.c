@@ -392,7 +392,7 @@ static void test_seen(void **state)
                               .n_prompt = 4,
                               .completion = comp,
                               .n_completion = 2};
-    struct eng_score_tok out[2] = {{-1, 5, -1, 5, 0}, {-1, 6, -1, 6, 0}};
+    struct eng_score_tok out[2] = {{-1, 5, -1, 5, 0, -1}, {-1, 6, -1, 6, 0, -1}};
     rogue_scored(&r, &req, out, 2);
     assert_int_equal(out[0].pick, 5); /* scored honestly */
     honest(&j2, &ref);
@@ -451,7 +451,7 @@ static void test_liar(void **state)
         .n_vocab = n_vocab, .prompt = PROMPT, .n_prompt = 6, .completion = comp, .n_completion = 3};
     struct eng_score_tok out[3], want[3];
     for (int i = 0; i < 3; i++)
-        want[i] = (struct eng_score_tok){-0.5f, comp[i], -0.5f, comp[i], 0};
+        want[i] = (struct eng_score_tok){-0.5f, comp[i], -0.5f, comp[i], 0, -0.5f};
     memcpy(out, want, sizeof out);
     rogue_scored(&r, &req, out, 3);
     assert_memory_equal(out, want, sizeof out);

@@ -15,6 +15,7 @@
 static const struct verdict_cfg CFG = {.greedy_margin = 0.05,
                                        .sample_margin = 0.002,
                                        .logprob_tol = 0.05,
+                                       .tie_tol = 0.1,
                                        .slack = 1,
                                        .slack_rate = 0.01};
 
@@ -27,7 +28,8 @@ static struct verdict_pos honest(int32_t tok)
                             .top_id = tok,
                             .top_lp = -1.0f,
                             .pick = tok,
-                            .margin = 0.0f};
+                            .margin = 0.0f,
+                            .pick_lp = NAN};
     return p;
 }
 
@@ -264,6 +266,41 @@ static void test_evidence_json(void **state)
     json_decref(j);
 }
 
+/* Sampled near-ties: a claim as likely as the auditor's pick (to tie_tol)
+ * is forgiven whatever the margin; greedy positions keep their own rule. */
+static void test_tie_tol(void **state)
+{
+    (void)state;
+    struct verdict_pos p = honest(5);
+    p.pick = 6;
+    p.margin = 0.5f;  /* the two swapped places in the auditor's order */
+    p.pick_lp = -0.95f; /* claim -1.0: 0.05 apart */
+    assert_int_equal(one(false, p), 0);
+    p.pick_lp = -0.91f; /* 0.09: still a tie */
+    assert_int_equal(one(false, p), 0);
+    p.pick_lp = -0.85f;
+    assert_int_equal(one(false, p), VERDICT_PICK);
+    p.pick_lp = -1.5f; /* a pick less likely than the claim: a tie too */
+    assert_int_equal(one(false, p), 0);
+    p.margin = 1.0f; /* the claim cut at the top-k edge, the pick its neighbour */
+    assert_int_equal(one(false, p), 0);
+    p.pick_lp = NAN; /* an auditor that does not say */
+    assert_int_equal(one(false, p), VERDICT_PICK);
+    p.pick_lp = -0.95f;
+    p.claimed_lp = -0.5f; /* a tie does not excuse a forged log-prob */
+    assert_int_equal(one(false, p), VERDICT_LOGPROB);
+    struct verdict_pos g = honest(5); /* greedy: the logit gap decides */
+    g.pick = 6;
+    g.margin = 0.5f;
+    g.pick_lp = -0.99f;
+    assert_int_equal(one(true, g), VERDICT_PICK);
+    struct verdict v;
+    char err[FIEF_ERR_LEN];
+    p.pick_lp = 0.5f; /* impossible: the auditor's fault */
+    assert_int_equal(verdict_judge(&CFG, false, &p, 1, &v, err), FIEF_EPROTO);
+    assert_non_null(strstr(err, "pick's log-prob"));
+}
+
 /* The audit rate: a new key at rate0, half after `half` passes, never below
  * the floor (docs/audits.md "Choosing what to audit"). */
 static void test_rate_formula(void **state)
@@ -291,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_worst_ranked),
         cmocka_unit_test(test_evidence_json),
         cmocka_unit_test(test_rate_formula),
+        cmocka_unit_test(test_tie_tol),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
