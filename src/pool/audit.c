@@ -347,6 +347,8 @@ static void finish(struct audit *a, struct apart *ap, enum ledger_audit_outcome 
     case LAO_PASSED:
         m->passed = 1;
         a->st.passed++;
+        if (ap->n_auditors > 1)
+            vote(a, ap, true, &r); /* a recheck that agreed */
         break;
     case LAO_CLEARED:
         m->passed = 1;
@@ -401,7 +403,13 @@ static void judged(struct audit *a, struct apart *ap, bool pass)
         fails += !ap->pass[i];
     if (k == 0 && !pass)
         a->st.failed++;
-    if (k == 0 && pass) {
+    /* A pass is checked again now and then, so that an auditor covering a
+     * cheater's work (a colluding key) is outvoted too. */
+    if (k == 0 && pass && draw() >= pool_get_cfg(a->p)->audit_recheck) {
+        finish(a, ap, LAO_PASSED);
+        return;
+    }
+    if (k == 1 && fails == 0) { /* a pass, and its recheck agreed */
         finish(a, ap, LAO_PASSED);
         return;
     }
@@ -538,8 +546,12 @@ void audit_tick(struct audit *a)
         if (now - ap->since_ns <= wait_ns)
             continue;
         TAILQ_REMOVE(&a->waiting, ap, link);
-        /* No (further) independent auditor: a failure unconfirmed punishes nobody. */
-        finish(a, ap, ap->stage == ST_FIRST ? LAO_ABANDONED : LAO_UNDECIDED);
+        /* No (further) independent auditor: a failure unconfirmed punishes
+         * nobody, a pass not rechecked stands. */
+        uint32_t fails = 0;
+        for (uint32_t i = 0; i < ap->n_auditors; i++)
+            fails += !ap->pass[i];
+        finish(a, ap, !ap->n_auditors ? LAO_ABANDONED : fails ? LAO_UNDECIDED : LAO_PASSED);
     }
     audit_slots_free(a);
 }

@@ -125,13 +125,13 @@ json_t *audit_rep_json(struct audit *a, const char *pubkey)
 json_t *audit_policy_json(struct audit *a)
 {
     const struct pool_cfg *c = pool_get_cfg(a->p);
-    return json_pack("{s:f, s:I, s:f, s:s, s:f, s:f, s:f, s:f, s:I, s:f, s:I, s:I, s:I, s:I, s:s}",
-                     "rate", c->audit_rate, "half", (json_int_t)c->audit_half, "floor",
-                     c->audit_floor, "formula", "max(floor, rate * half / (half + passed))",
-                     "greedy_margin", c->greedy_margin, "sample_margin", c->sample_margin,
-                     "logprob_tol", c->logprob_tol, "tie_tol", c->tie_tol, "slack",
-                     (json_int_t)c->audit_slack, "slack_rate", c->audit_slack_rate, "strikes",
-                     (json_int_t)c->audit_strikes, "timeout_ms", (json_int_t)c->audit_timeout_ms,
-                     "queue", (json_int_t)c->audit_queue, "validators", (json_int_t)c->n_validators,
-                     "auditor_pay", "the model's input price for every position scored");
+    return json_pack(
+        "{s:f, s:I, s:f, s:s, s:f, s:f, s:f, s:f, s:I, s:f, s:I, s:I, s:I, s:I, s:f, s:s}", "rate",
+        c->audit_rate, "half", (json_int_t)c->audit_half, "floor", c->audit_floor, "formula",
+        "max(floor, rate * half / (half + passed))", "greedy_margin", c->greedy_margin,
+        "sample_margin", c->sample_margin, "logprob_tol", c->logprob_tol, "tie_tol", c->tie_tol,
+        "slack", (json_int_t)c->audit_slack, "slack_rate", c->audit_slack_rate, "strikes",
+        (json_int_t)c->audit_strikes, "timeout_ms", (json_int_t)c->audit_timeout_ms, "queue",
+        (json_int_t)c->audit_queue, "validators", (json_int_t)c->n_validators, "recheck",
+        c->audit_recheck, "auditor_pay", "the model's input price for every position scored");
 }

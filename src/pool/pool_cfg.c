@@ -96,6 +96,9 @@ static const struct setting settings[] = {
      "(default 60000)"},
     {"audit_queue", T_U32, OFF(audit_queue), 1, 1000000, "N",
      "audits waiting for an auditor; more are skipped (default 256)"},
+    {"audit_recheck", T_RATE, OFF(audit_recheck), 0, 1, "RATE",
+     "share of passed audits sent to a second auditor, so a key covering cheats is "
+     "outvoted (default 0.1)"},
     {"audit_strikes", T_U32, OFF(audit_strikes), 1, 1000000, "N",
      "an auditor outvoted this often is punished as a cheater (default 2)"},
     {"validators", T_KEYS, OFF(validators), 0, POOL_MAX_VALIDATORS, "KEY,KEY",
@@ -179,6 +182,7 @@ void pool_cfg_defaults(struct pool_cfg *c)
     c->audit_timeout_ms = 60000;
     c->audit_queue = 256;
     c->audit_strikes = 2;
+    c->audit_recheck = 0.1;
     c->queue_max = 256;
     c->first_token_ms = 30000;
     c->token_ms = 10000;

@@ -51,6 +51,8 @@ struct pool_cfg {
     uint32_t audit_timeout_ms;      /* an audit waits this long for an auditor, and an
                                        auditor has this long to answer (default 60000) */
     uint32_t audit_queue;           /* audits waiting for an auditor at most (default 256) */
+    double audit_recheck;           /* share of passed audits checked by a second auditor
+                                       (catches auditors covering cheats; default 0.1) */
     uint32_t audit_strikes;         /* an auditor in the minority this often is punished
                                        as a cheater (default 2) */
     uint32_t n_validators;          /* the operator's trusted auditors (fief miner

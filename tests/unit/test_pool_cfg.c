@@ -131,6 +131,7 @@ static const char *const all_settings[][2] = {
     {"audit_timeout_ms", "5000"},
     {"audit_queue", "16"},
     {"audit_strikes", "3"},
+    {"audit_recheck", "0.5"},
     {"validators", "AB" "00000000000000000000000000000000000000000000000000000000000000"
                    ", cd00000000000000000000000000000000000000000000000000000000000000"},
     {"queue_max", "10"},
@@ -171,6 +172,7 @@ static void assert_all_set(const struct pool_cfg *c)
     assert_int_equal(c->audit_timeout_ms, 5000);
     assert_int_equal(c->audit_queue, 16);
     assert_int_equal(c->audit_strikes, 3);
+    assert_true(c->audit_recheck == 0.5);
     assert_int_equal(c->n_validators, 2); /* lowercased */
     assert_string_equal(c->validators[0],
                         "ab00000000000000000000000000000000000000000000000000000000000000");
