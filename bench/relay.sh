@@ -178,9 +178,9 @@ run_client() {
     tries=$((tries - 1))
     [ "$tries" -gt 0 ] && say "phase $phase disturbed by other processes ($other CPUs busy); running it again"
   done
-  record <<<"$best"
-  R["$phase.other.cpu_share"]=$best_other
-  R["$phase.miners.cpu_share"]=$best_miners
+  record <<<"$best
+RESULT phase=$phase target=other cpu_share=$best_other
+RESULT phase=$phase target=miners cpu_share=$best_miners"
 }
 
 # ---- models (generated, cached in the build tree: same options, same file) ----
@@ -367,14 +367,14 @@ miners_per_req() {
   local r ph
   for r in $(seq "$RATE_ROUNDS"); do
     ph=rate$1_$2_$r
-    calc "%.1f" "$(get "$ph.miners.cpu_share") / $(get "$ph.pool.rps") * 1e6"
+    calc "%.1f\n" "$(get "$ph.miners.cpu_share") / $(get "$ph.pool.rps") * 1e6"
   done
 }
 # round_ratios KIND KEY: on / off in each round
 round_ratios() {
   local r
   for r in $(seq "$RATE_ROUNDS"); do
-    calc "%.4f" "$(get "rate$1_on_$r.pool.$2") / $(get "rate$1_off_$r.pool.$2")"
+    calc "%.4f\n" "$(get "rate$1_on_$r.pool.$2") / $(get "rate$1_off_$r.pool.$2")"
   done
 }
 # ttft_row LABEL TARGET: p50, p99 and what they add to the engine's
@@ -496,7 +496,7 @@ $(rate_row _stream off "streaming, accounting off")
   errors: $rate_errs; books after each pool (fief ledger check): $([ "$BOOKS_BAD" = 0 ] && echo balanced || echo "FAILED")
 
 goals: throughput ratio >= 0.99: $(mark "$tr_dec >= 0.99") ($tr_dec); added time to first token <= 1 ms: p50 $(mark "$add50 <= 1") (${add50} ms), p99 $(mark "$add99 <= 1") (${add99} ms); accounting < 3% of request rate: $(mark "$acct_rate >= 0.97") (${acct_cost}%)
-disturbance: repetitions redone because tasks waited for a CPU > $(calc %.0f "${RELAY_MAX_STALL:-0.1} * 100")% of the time: ttft $(get ttft.reps.discarded), tput $(get tput.reps.discarded), cpu $(get cpu1.reps.discarded) (CPU pressure in the kept ones: $(get ttft.reps.stall_kept_mean), $(get tput.reps.stall_kept_mean), $(get cpu1.reps.stall_kept_mean))
+disturbance: repetitions redone because tasks waited for a CPU > $(awk "BEGIN { m = ${RELAY_MAX_STALL:-0.1}; if (m >= 1) print \"(never: RELAY_MAX_STALL=\" m \")\"; else printf \"%.0f%% of the time\", m * 100 }"): ttft $(get ttft.reps.discarded), tput $(get tput.reps.discarded), cpu $(get cpu1.reps.discarded) (CPU pressure in the kept ones: $(get ttft.reps.stall_kept_mean), $(get tput.reps.stall_kept_mean), $(get cpu1.reps.stall_kept_mean))
 other processes' CPU during the phases (CPUs busy, not ours): ttft $(get ttft.other.cpu_share), tput $(get tput.other.cpu_share), request rate $(rate_other | sort -g | tail -n 1) at most$([ -n "${RELAY_NICE:-}" ] && echo "; benchmark at nice $RELAY_NICE")
 EOF
 [ "$errs" = 0 ] || echo "WARNING: $errs failed or mismatched requests through the pool (see $W/results.txt)"
