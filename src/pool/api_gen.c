@@ -198,6 +198,11 @@ static void gen_begin_stream(struct gen *g)
     api_header_add(g->req, "Content-Type", "text/event-stream");
     api_header_add(g->req, "Cache-Control", "no-cache");
     api_header_add(g->req, "X-Accel-Buffering", "no"); /* proxies must not batch events */
+    /* A stream ends its connection: node-fetch (the official openai SDK's
+     * transport on Node 18) reports "Premature close" for a chunked stream on
+     * a kept-alive socket, and a stream is long enough that a fresh
+     * connection for the next request costs nothing that shows. */
+    api_header_add(g->req, "Connection", "close");
     evhttp_send_reply_start(g->req, 200, "OK");
     if (g->r.kind == API_CHAT)
         for (uint32_t i = 0; i < g->r.n; i++)

@@ -328,13 +328,14 @@ hdr = {'Content-Type': 'application/json'}
 if a.key:
     hdr['Authorization'] = 'Bearer ' + a.key
 conn.request('POST', a.path, body, hdr)
+sock = conn.sock  # a stream's reply says Connection: close, and http.client lets go of it
 if a.close_after_s >= 0 or a.leave_on_file:  # leave before any answer
     if a.leave_on_file:
         while not os.path.exists(a.leave_on_file) and time.time() - t0 < a.timeout:
             time.sleep(0.01)
     else:
         time.sleep(a.close_after_s)
-    conn.sock.shutdown(2)
+    sock.shutdown(2)
     conn.close()
     res['closed'] = True
     save()
@@ -385,7 +386,7 @@ try:
             res['killed'] = kill_serving(job) or 'nobody'
         if (a.close_after >= 0 and len(res['events']) >= a.close_after) or \
                 (a.close_on_file and os.path.exists(a.close_on_file)):
-            conn.sock.shutdown(2)
+            sock.shutdown(2)
             conn.close()
             res['closed'] = True
             break
