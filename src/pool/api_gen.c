@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -190,6 +191,24 @@ static void gen_send_chunk(struct gen *g)
 /* Stream: status line, headers and each choice's role chunk, at the first
  * token, so a job that fails before producing anything still gets an honest
  * status code. */
+/* The official openai SDK on Node before 20 (it says so in its
+ * X-Stainless-Runtime headers) streams through node-fetch, which fails a
+ * chunked stream on a kept-alive socket with "Premature close" (seen on
+ * Node 18.20 in tests/integ/test_serve.sh; Node 20 and native fetch are
+ * fine). Its streams end their connection; every other client keeps it. */
+static bool node_fetch_client(struct evhttp_request *req)
+{
+    const char *rt = api_header(req, "X-Stainless-Runtime");
+    const char *ver = api_header(req, "X-Stainless-Runtime-Version");
+    if (!rt || strcmp(rt, "node") || !ver)
+        return false;
+    if (*ver == 'v')
+        ver++;
+    char *end;
+    long major = strtol(ver, &end, 10);
+    return end != ver && major < 20;
+}
+
 static void gen_begin_stream(struct gen *g)
 {
     if (g->started)
@@ -198,11 +217,8 @@ static void gen_begin_stream(struct gen *g)
     api_header_add(g->req, "Content-Type", "text/event-stream");
     api_header_add(g->req, "Cache-Control", "no-cache");
     api_header_add(g->req, "X-Accel-Buffering", "no"); /* proxies must not batch events */
-    /* A stream ends its connection: node-fetch (the official openai SDK's
-     * transport on Node 18) reports "Premature close" for a chunked stream on
-     * a kept-alive socket, and a stream is long enough that a fresh
-     * connection for the next request costs nothing that shows. */
-    api_header_add(g->req, "Connection", "close");
+    if (node_fetch_client(g->req))
+        api_header_add(g->req, "Connection", "close");
     evhttp_send_reply_start(g->req, 200, "OK");
     if (g->r.kind == API_CHAT)
         for (uint32_t i = 0; i < g->r.n; i++)
