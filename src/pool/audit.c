@@ -352,7 +352,7 @@ static void finish(struct audit *a, struct apart *ap, enum ledger_audit_outcome 
         break;
     case LAO_CLEARED:
         m->passed = 1;
-        m->failed = 1; /* its first auditor failed it */
+        m->failed = !ap->pass[0]; /* its first auditor failed it (not a recheck) */
         a->st.cleared++;
         vote(a, ap, true, &r);
         break;
