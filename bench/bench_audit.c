@@ -582,7 +582,7 @@ static void fp_account(struct fp_stats *st, const struct part *pt, const struct 
         st->pair_dis[gen][aud] += fails(&ONE_POS, greedy, &p[i], 1, NULL);
     if (first && pt->n && pt->tok[pt->n - 1] == eos) {
         st->eog_parts++;
-        st->eog_off += fails(&ONE_POS, greedy, &p[pt->n - 1], 1, NULL);
+        st->eog_off += verdict_forged_end(&DEFAULT_CFG, greedy, &p[pt->n - 1]);
     }
     st->cmp_positions += pt->n;
     if (first)
@@ -755,11 +755,8 @@ static void cheat_run(struct mode_stats *ms, struct bmodel *b, struct bmodel *sm
                 ties_probe(&cs->ties, b, c, &h->job, &claim, p);
             for (int g = 0; g < N_GRID; g++)
                 cs->fail1[g] += fails(&grid[g].c, h->job.greedy, p, claim.n, NULL);
-            if (k == CH_TRUNC) {
-                struct verdict_cfg none = DEFAULT_CFG;
-                none.slack = 0, none.slack_rate = 0;
-                cs->eog_off += fails(&none, h->job.greedy, &p[claim.n - 1], 1, NULL);
-            }
+            if (k == CH_TRUNC) /* the pool's rule for a claimed end */
+                cs->eog_off += verdict_forged_end(&DEFAULT_CFG, h->job.greedy, &p[claim.n - 1]);
         }
         cs->bits[cs->parts++] = bits;
         cs->cheat_s += secs;

@@ -395,12 +395,19 @@ static void finish(struct audit *a, struct apart *ap, enum ledger_audit_outcome 
     part_free(ap);
 }
 
+/* Verdicts so far that failed the part. */
+static uint32_t fails_of(const struct apart *ap)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ap->n_auditors; i++)
+        n += !ap->pass[i];
+    return n;
+}
+
 /* A verdict came in: decide, or wait for the next auditor. ap is on no list. */
 static void judged(struct audit *a, struct apart *ap, bool pass)
 {
-    uint32_t k = ap->n_auditors - 1, fails = 0;
-    for (uint32_t i = 0; i <= k; i++)
-        fails += !ap->pass[i];
+    uint32_t k = ap->n_auditors - 1, fails = fails_of(ap);
     if (k == 0 && !pass)
         a->st.failed++;
     /* A pass is checked again now and then, so that an auditor covering a
@@ -457,22 +464,6 @@ static void pay_auditor(struct audit *a, const struct apart *ap, const char *aud
         ledger_audit_pay(pool_store(a->p), auditor, amount, ref);
 }
 
-/* Whether the part ends in an end-of-generation token the auditor's
- * sampler would not have produced there: a miner that stops a job early
- * must invent that token, and one invented token is within any slack. */
-static bool forged_end_of(const struct apart *ap, const struct verdict_cfg *vc,
-                          const struct verdict_pos *last)
-{
-    if (!eng_vocab_is_eog(ap->model->vocab, last->token))
-        return false;
-    struct verdict_cfg strict = *vc;
-    struct verdict v;
-    char err[FIEF_ERR_LEN];
-    strict.slack = 0;
-    strict.slack_rate = 0;
-    return !verdict_judge(&strict, ap->greedy, last, 1, &v, err) && !v.pass;
-}
-
 void audit_on_reply(struct audit *a, struct mconn *mc, const struct proto_msg *m)
 {
     struct apart *ap;
@@ -502,7 +493,9 @@ void audit_on_reply(struct audit *a, struct mconn *mc, const struct proto_msg *m
     int rc = read_score(ap, m, pos, err);
     if (!rc)
         rc = verdict_judge(&vc, ap->greedy, pos, ap->n, &v, err);
-    if (!rc && v.pass && forged_end_of(ap, &vc, &pos[ap->n - 1])) {
+    const struct verdict_pos *last = &pos[ap->n - 1];
+    if (!rc && v.pass && eng_vocab_is_eog(ap->model->vocab, last->token) &&
+        verdict_forged_end(&vc, ap->greedy, last)) {
         v.pass = false; /* slack forgives a stray token, not an invented end */
         forged_end = true;
     }
@@ -548,10 +541,7 @@ void audit_tick(struct audit *a)
         TAILQ_REMOVE(&a->waiting, ap, link);
         /* No (further) independent auditor: a failure unconfirmed punishes
          * nobody, a pass not rechecked stands. */
-        uint32_t fails = 0;
-        for (uint32_t i = 0; i < ap->n_auditors; i++)
-            fails += !ap->pass[i];
-        finish(a, ap, !ap->n_auditors ? LAO_ABANDONED : fails ? LAO_UNDECIDED : LAO_PASSED);
+        finish(a, ap, !ap->n_auditors ? LAO_ABANDONED : fails_of(ap) ? LAO_UNDECIDED : LAO_PASSED);
     }
     audit_slots_free(a);
 }

@@ -79,6 +79,12 @@ static uint32_t judge_one(const struct verdict_cfg *c, bool greedy, const struct
     return why;
 }
 
+bool verdict_forged_end(const struct verdict_cfg *c, bool greedy, const struct verdict_pos *last)
+{
+    double severity;
+    return judge_one(c, greedy, last, &severity) != 0;
+}
+
 /* Keep b among the VERDICT_WORST most severe, most severe first (an
  * earlier position wins a tie, so the evidence is deterministic). */
 static void keep_worst(struct verdict *v, const struct verdict_bad *b)

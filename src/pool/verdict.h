@@ -67,6 +67,13 @@ uint32_t verdict_limit(const struct verdict_cfg *c, uint32_t n);
 int verdict_judge(const struct verdict_cfg *c, bool greedy, const struct verdict_pos *p, uint32_t n,
                   struct verdict *out, char err[FIEF_ERR_LEN]);
 
+/* Whether last, a part's final position that claims an end-of-generation
+ * token (the caller knows the vocabulary), disagrees on its own, with no
+ * slack: a miner that stops a job early must invent that token, and one
+ * invented token is within any slack. last was judged by verdict_judge
+ * first, so its answer is possible. */
+bool verdict_forged_end(const struct verdict_cfg *c, bool greedy, const struct verdict_pos *last);
+
 /* The verdict as evidence (a new object): pass, positions, disagree, limit
  * and the worst positions, their indices offset by first (the part's first
  * completion index). */

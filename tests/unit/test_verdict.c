@@ -273,7 +273,7 @@ static void test_tie_tol(void **state)
     (void)state;
     struct verdict_pos p = honest(5);
     p.pick = 6;
-    p.margin = 0.5f;  /* the two swapped places in the auditor's order */
+    p.margin = 0.5f;    /* the two swapped places in the auditor's order */
     p.pick_lp = -0.95f; /* claim -1.0: 0.05 apart */
     assert_int_equal(one(false, p), 0);
     p.pick_lp = -0.91f; /* 0.09: still a tie */
@@ -299,6 +299,32 @@ static void test_tie_tol(void **state)
     p.pick_lp = 0.5f; /* impossible: the auditor's fault */
     assert_int_equal(verdict_judge(&CFG, false, &p, 1, &v, err), FIEF_EPROTO);
     assert_non_null(strstr(err, "pick's log-prob"));
+}
+
+/* A claimed end of generation has no slack: one disagreeing position, which
+ * a whole part would forgive, is a forged end. */
+static void test_forged_end(void **state)
+{
+    (void)state;
+    struct verdict_pos p = honest(2);
+    assert_false(verdict_forged_end(&CFG, true, &p));
+    assert_false(verdict_forged_end(&CFG, false, &p));
+    p.pick = 7; /* greedy: the auditor would have gone on with 7 */
+    p.margin = 3.0f;
+    assert_int_equal(one(true, p), VERDICT_PICK);    /* inside the part's slack ... */
+    assert_true(verdict_forged_end(&CFG, true, &p)); /* ... not at its end */
+    p.margin = 0.04f;                                /* a near-tie with the pick */
+    assert_false(verdict_forged_end(&CFG, true, &p));
+    struct verdict_pos s = honest(2); /* sampled: off the draw, but tied with the pick */
+    s.pick = 7;
+    s.margin = 0.3f;
+    s.pick_lp = -0.97f;
+    assert_false(verdict_forged_end(&CFG, false, &s));
+    s.pick_lp = -0.2f; /* the pick far likelier than the claimed end */
+    assert_true(verdict_forged_end(&CFG, false, &s));
+    s = honest(2);
+    s.claimed_lp = -0.5f; /* the end's log-prob forged */
+    assert_true(verdict_forged_end(&CFG, false, &s));
 }
 
 /* The audit rate: a new key at rate0, half after `half` passes, never below
@@ -329,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_evidence_json),
         cmocka_unit_test(test_rate_formula),
         cmocka_unit_test(test_tie_tol),
+        cmocka_unit_test(test_forged_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
